@@ -1,0 +1,57 @@
+# umqtt._cpython: what umqtt.simple2 uses from MicroPython, for CPython.
+# MIT license; see LICENSE. Imported only on CPython; devices never load it.
+import ssl
+from time import monotonic_ns
+
+
+def const(x):
+    return x
+
+
+def ticks_ms():
+    return monotonic_ns() // 1000000 & 0x3FFFFFFF
+
+
+def ticks_add(t, d):
+    return (t + d) & 0x3FFFFFFF
+
+
+def ticks_diff(a, b):
+    return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+
+
+_AGAIN = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+class _Sock:
+    """MicroPython's non-blocking stream methods over a CPython (SSL) socket:
+    readinto(buf, n) and write(buf, off, n) return None when they would block."""
+
+    def __init__(self, s):
+        self.s = s
+        self.fileno = s.fileno
+        self.close = s.close
+
+    def readinto(self, b, n=0):
+        try:
+            return self.s.recv_into(b, n)
+        except _AGAIN:
+            return None
+
+    def write(self, b, o=0, n=-1):
+        try:
+            return self.s.send(memoryview(b)[o : len(b) if n < 0 else o + n])
+        except _AGAIN:
+            return None
+
+    @staticmethod
+    def wrap(s, server_hostname, cert_reqs=2, cadata=None, cert=None, key=None, **_):
+        """The legacy ssl=True + ssl_params on CPython: an SSLContext built from
+        wrap_socket()'s arguments (cadata DER or PEM; cert and key as file paths)."""
+        c = ssl.create_default_context(cadata=cadata)
+        if not cert_reqs:
+            c.check_hostname = False
+            c.verify_mode = ssl.CERT_NONE
+        if cert:
+            c.load_cert_chain(cert, key)
+        return c.wrap_socket(s, server_hostname=server_hostname)

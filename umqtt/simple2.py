@@ -1,0 +1,570 @@
+# umqtt.simple2: a small MQTT 3.1.1 client whose check_msg() never blocks.
+# MIT license; see LICENSE. Runs unchanged on MicroPython >= 1.19 and CPython >= 3.8.
+import socket
+import select
+
+try:
+    from micropython import const
+    from time import ticks_ms, ticks_add, ticks_diff
+
+    _Sock = None
+except ImportError:  # CPython: the few MicroPython names used here
+    from umqtt._cpython import const, ticks_ms, ticks_add, ticks_diff, _Sock
+
+_PUBLISH = const(0x30)
+_PUBACK = const(0x40)
+_PUBREC = const(0x50)
+_PUBREL = const(0x62)  # PUBREL carries flags 0b0010 [MQTT-3.6.1-1]
+_PUBCOMP = const(0x70)
+_SUBACK = const(0x90)
+_UNSUBACK = const(0xB0)
+_PINGRESP = const(0xD0)
+_POLLIN = const(1)
+_POLLOUT = const(4)
+# error codes, see errno.py
+_ECONCLOSE = const(1)
+_ESTRTOLONG = const(4)
+_EKEEPALIVE = const(7)
+_ECONNOT = const(28)
+_ECONLENGTH = const(29)
+_ECONTIMEOUT = const(30)
+_EPROTO = const(50)
+_EARG = const(51)
+_ETOOBIG = const(52)
+_BYTES = (bytes, bytearray, memoryview)
+
+
+class MQTTException(Exception):
+    pass
+
+
+def pid_gen(pid=0):
+    while True:
+        pid = pid + 1 if pid < 65535 else 1
+        yield pid
+
+
+def _enc(s, lim=65535):
+    # str -> UTF-8 bytes; lengths are counted in bytes [MQTT-1.5.3]
+    if isinstance(s, str):
+        s = s.encode()
+    elif not isinstance(s, _BYTES):
+        raise MQTTException(_EARG)
+    if len(s) > lim:
+        raise MQTTException(_ESTRTOLONG)
+    return s
+
+
+def _topic(t, f=0):
+    # f=0: a topic name, no wildcards [MQTT-3.3.2-2]; f=1: a topic filter, where
+    # '#' is only the whole last level and '+' only a whole level [MQTT-4.7.1]
+    t = _enc(t)
+    if not t or b"\0" in t:
+        raise MQTTException(_EARG)
+    n = len(t)
+    for i in range(n):
+        c = t[i]
+        if (c == 35 or c == 43) and (
+            not f or (i and t[i - 1] != 47) or (i + 1 < n and (c == 35 or t[i + 1] != 47))
+        ):
+            raise MQTTException(_EARG)
+    return t
+
+
+def _ms(t):
+    return -1 if t is None else int(t * 1000)
+
+
+class MQTTClient:
+    cb = None  # f(topic, msg, retained, dup), set by set_callback()
+
+    def __init__(
+        self,
+        client_id,
+        server,
+        port=0,
+        user=None,
+        password=None,
+        keepalive=0,
+        ssl=False,
+        ssl_params=None,
+        socket_timeout=5,
+        message_timeout=10,
+        max_size=16384,
+    ):
+        self.client_id = client_id
+        self.server = server
+        self.port = port or (8883 if ssl else 1883)
+        self.ssl = ssl
+        self.ssl_params = ssl_params
+        self.user = user
+        self.pswd = password
+        self.keepalive = keepalive
+        self.socket_timeout = socket_timeout
+        self.message_timeout = message_timeout
+        self.max_size = max_size
+        self.sock = self.sock_raw = self.lw_topic = self._pp = None
+        self.newpid = pid_gen()
+        self.rcv_pids = {}  # pid -> ticks_ms deadline of each flow awaiting its answer
+        self._q2 = set()  # incoming QoS 2 pids delivered, awaiting PUBREL
+        self.last_ping = self.last_cpacket = self._ls = ticks_ms()
+        self._wb = bytearray(128)  # outgoing packets are built here: one write() each
+        self._w2 = bytearray(2)
+        self._wn = 0
+        self._rb = bytearray(64)  # the incoming packet; grows up to max_size
+        self._rm = memoryview(self._rb)
+        self._tc = b""  # the last topic received, reused while it repeats
+
+    def set_callback(self, f):
+        self.cb = f
+
+    def set_callback_status(self, f):
+        self.cbstat = f
+
+    def cbstat(self, pid, status):
+        pass
+
+    def set_last_will(self, topic, msg, retain=False, qos=0):
+        if qos not in (0, 1, 2):
+            raise MQTTException(_EARG)
+        self.lw_topic = _topic(topic)
+        self.lw_msg = _enc(msg)
+        self.lw_qos = qos
+        self.lw_retain = retain
+
+    # -- writing: a packet is built in _wb and written with one write() if it fits
+
+    def _start(self, op, n):
+        # fixed header: type and flags, then Remaining Length [MQTT-2.2.3]
+        if n > 268435455:
+            raise MQTTException(_ESTRTOLONG)
+        if not self.sock:
+            raise MQTTException(_ECONNOT)
+        b = self._wb
+        b[0] = op
+        i = 1
+        while n > 0x7F:
+            b[i] = n & 0x7F | 0x80
+            n >>= 7
+            i += 1
+        b[i] = n
+        self._wn = i + 1
+
+    def _put(self, d):
+        b = self._wb
+        i = self._wn
+        n = len(d)
+        if i + n > len(b):
+            self._flush()
+            i = 0
+            if n > len(b):
+                return self._write(d, n)
+        b[i : i + n] = d
+        self._wn = i + n
+
+    def _put2(self, v):
+        w = self._w2
+        w[0] = v >> 8
+        w[1] = v & 0xFF
+        self._put(w)
+
+    def _str(self, s):
+        self._put2(len(s))
+        self._put(s)
+
+    def _flush(self):
+        n = self._wn
+        self._wn = 0
+        self._write(self._wb, n)
+
+    def _write(self, b, n):
+        # write b[:n]; a short write is finished within socket_timeout
+        s = self.sock
+        o = 0
+        t = ticks_ms()
+        while o < n:
+            try:
+                r = s.write(b, o, n - o)
+            except OSError:
+                self._close()
+                raise
+            if r:
+                o += r
+                t = ticks_ms()
+            elif 0 <= _ms(self.socket_timeout) < ticks_diff(ticks_ms(), t):
+                self._fail(_ECONTIMEOUT)  # half a packet is out: the stream is lost
+            else:
+                self._wait(_POLLOUT, 100)
+        self._ls = ticks_ms()
+
+    def _wait(self, ev, ms):
+        self._poll.modify(self.sock, ev)
+        self._poll.poll(ms)
+
+    def _send2(self, op, pid):
+        # PUBACK, PUBREC, PUBREL, PUBCOMP
+        self._start(op, 2)
+        self._put2(pid)
+        self._flush()
+
+    def _pid(self):
+        # the next packet id that is not in flight [MQTT-2.3.1-2]; the flow is tracked
+        p = next(self.newpid)
+        while p in self.rcv_pids:
+            p = next(self.newpid)
+        self._track(p)
+        return p
+
+    def _track(self, pid):
+        self.rcv_pids[pid] = ticks_add(ticks_ms(), _ms(self.message_timeout))
+
+    # -- connection
+
+    def connect(self, clean_session=True):
+        # Returns CONNACK's session-present flag (0 or 1). Bounded by socket_timeout
+        # from the TCP connect to CONNACK, TLS handshake included.
+        fs = [_enc(self.client_id)]
+        fl = 2 if clean_session else 0
+        if self.lw_topic:
+            fs += (self.lw_topic, self.lw_msg)
+            fl |= 4 | self.lw_qos << 3 | self.lw_retain << 5
+        if self.user is not None:
+            fs.append(_enc(self.user))
+            fl |= 0x80
+            if self.pswd is not None:  # no password without a user [MQTT-3.1.2-22]
+                fs.append(_enc(self.pswd))
+                fl |= 0x40
+        ka = self.keepalive
+        if not 0 <= ka < 65536:
+            raise MQTTException(_EARG)
+        n = 10
+        for f in fs:
+            n += 2 + len(f)
+        self.disconnect()
+        t0 = ticks_ms()
+        to = _ms(self.socket_timeout)
+        ai = socket.getaddrinfo(self.server, self.port, 0, socket.SOCK_STREAM)[0]
+        s = socket.socket(ai[0], socket.SOCK_STREAM, ai[2])
+        try:
+            s.settimeout(self.socket_timeout)
+            s.connect(ai[-1])
+            try:
+                s.setsockopt(6, 1, 1)  # TCP_NODELAY: no Nagle stall between packets
+            except (OSError, AttributeError):
+                pass
+            self.sock_raw = s
+            if self.ssl:
+                if to >= 0:
+                    s.settimeout(max(1, to - ticks_diff(ticks_ms(), t0)) / 1000)
+                s = self._tls(s)
+            self.sock_raw.setblocking(False)
+            if _Sock:
+                s = _Sock(s)
+            self.sock = s
+            self._poll = select.poll()
+            self._poll.register(s, _POLLIN)
+            # CONNECT [MQTT-3.1]: protocol name, level 4, flags, keep alive, payload
+            self._start(0x10, n)
+            self._put(b"\0\4MQTT")
+            self._put2(0x400 | fl)
+            self._put2(ka)
+            for f in fs:
+                self._str(f)
+            self._flush()
+            # CONNACK [MQTT-3.2], within what is left of socket_timeout
+            self._st = self._rn = 0
+            self._rw = 4
+            while not self._fill():
+                w = to - ticks_diff(ticks_ms(), t0)
+                if to >= 0 and w <= 0:
+                    raise MQTTException(_ECONTIMEOUT)
+                self._wait(_POLLIN, w)
+            b = self._rb
+            if b[0] != 0x20 or b[1] != 2:
+                raise MQTTException(_ECONLENGTH)
+            if b[3]:
+                raise MQTTException(20 + b[3]) if b[3] < 6 else MQTTException(20, b[3])
+        except:
+            self._close()
+            s.close()
+            raise
+        self._rn = 0
+        self._rw = 2
+        self._pp = None
+        self.last_cpacket = ticks_ms()
+        if not b[2] & 1:
+            # no session on the broker: what was in flight is gone [MQTT-3.1.2-6]
+            self._q2.clear()
+            for p in list(self.rcv_pids):
+                del self.rcv_pids[p]
+                self.cbstat(p, 0)
+        return b[2] & 1
+
+    def _tls(self, s):
+        c = self.ssl
+        if hasattr(c, "wrap_socket"):  # an SSLContext
+            return c.wrap_socket(s, server_hostname=self.server)
+        # legacy ssl=True with ssl_params, as wrap_socket() takes them
+        try:
+            import ssl
+        except ImportError:
+            import ussl as ssl
+        p = dict(self.ssl_params or ())
+        p.setdefault("server_hostname", self.server)  # SNI, and the name verified
+        if "cadata" in p:  # a CA was given: verify with it, whatever the default
+            p.setdefault("cert_reqs", 2)  # CERT_REQUIRED
+        return (_Sock.wrap if _Sock else ssl.wrap_socket)(s, **p)
+
+    def _close(self):
+        s = self.sock
+        self.sock = None
+        if s:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def disconnect(self):
+        if self.sock:
+            try:
+                self.sock.write(b"\xe0\0")  # DISCONNECT, best effort: never waits
+            except OSError:
+                pass
+        self._close()
+
+    def ping(self):
+        if not self.sock:
+            raise MQTTException(_ECONNOT)
+        self._write(b"\xc0\0", 2)
+        self.last_ping = self._ls
+        if self._pp is None:
+            self._pp = self._ls
+
+    # -- requests: none of them waits for its answer
+
+    def publish(self, topic, msg, retain=False, qos=0, dup=False):
+        topic = _topic(topic)
+        msg = _enc(msg, 268435455)
+        if qos not in (0, 1, 2):
+            raise MQTTException(_EARG)
+        self._start(
+            _PUBLISH | qos << 1 | retain | dup << 3,
+            2 + len(topic) + len(msg) + (2 if qos else 0),
+        )
+        self._str(topic)
+        pid = None
+        if qos:
+            pid = self._pid()
+            self._put2(pid)
+        self._put(msg)
+        self._flush()
+        return pid
+
+    def subscribe(self, topic, qos=0):
+        # topic: a filter (str or bytes), or a list of (filter, qos) for one SUBSCRIBE
+        return self._sub(0x82, topic, qos)
+
+    def unsubscribe(self, topic):
+        # topic: a filter, or a list of filters for one UNSUBSCRIBE
+        return self._sub(0xA2, topic, 0)
+
+    def _sub(self, op, topic, qos):
+        n = 2
+        fs = []
+        for t in topic if isinstance(topic, list) else [topic]:
+            q = qos
+            if isinstance(t, tuple):
+                t, q = t
+            t = _topic(t, 1)
+            if q not in (0, 1, 2):
+                raise MQTTException(_EARG)
+            n += len(t) + (2 if op & 0x20 else 3)
+            fs.append((t, q))
+        if not fs:
+            raise MQTTException(_EARG)
+        self._start(op, n)
+        pid = self._pid()
+        self._put2(pid)
+        for t, q in fs:
+            self._str(t)
+            if not op & 0x20:
+                self._put(b"\0\1\2"[q : q + 1])
+        self._flush()
+        return pid
+
+    # -- reading: a resumable state machine that takes one packet at a time
+
+    def _fill(self):
+        # read towards _rw bytes; True once they are all there. Never waits.
+        n = self._rn
+        w = self._rw
+        if n >= w:
+            return True
+        try:
+            if self._st == 2:  # skipping: where the bytes land does not matter
+                r = self.sock.readinto(self._rb, min(w - n, len(self._rb)))
+            elif n:
+                r = self.sock.readinto(self._rm[n:w])
+            else:
+                r = self.sock.readinto(self._rb, w)
+        except OSError:
+            self._close()
+            raise
+        if r is None:
+            return False
+        if not r:
+            self._fail(_ECONCLOSE)
+        self._rn = n = n + r
+        return n >= w
+
+    def _fail(self, code):
+        self._close()
+        raise MQTTException(code)
+
+    def check_msg(self):
+        # Handle at most one incoming packet, if it is complete; never blocks. Returns
+        # its type (0x30 PUBLISH, 0x40 PUBACK, ..., 0xD0 PINGRESP) or None.
+        if not self.sock:
+            raise MQTTException(_ECONNOT)
+        r = self._rx()
+        now = ticks_ms()
+        ka = self.keepalive * 1000
+        if ka and self.sock:
+            if self._pp is not None:
+                if ticks_diff(now, self._pp) > ka:  # no PINGRESP: a dead link
+                    self._fail(_EKEEPALIVE)
+            # [MQTT-3.1.2-23]: send something within the keep alive
+            elif ticks_diff(now, self._ls) >= ka * 3 // 4 or ticks_diff(now, self.last_cpacket) >= ka:
+                self.ping()
+        d = self.rcv_pids
+        while d:
+            for p in d:
+                if ticks_diff(now, d[p]) >= 0:
+                    break
+            else:
+                break
+            del d[p]
+            self.cbstat(p, 0)
+        return r
+
+    def wait_msg(self):
+        # Block until one packet is handled, keeping the connection alive meanwhile.
+        while True:
+            r = self.check_msg()
+            if r is not None:
+                return r
+            self._wait(_POLLIN, min(1000, self.keepalive * 250 or 1000))
+
+    def _rx(self):
+        while self._fill():
+            b = self._rb
+            st = self._st
+            if not st:  # fixed header: type, then 1 to 4 bytes of Remaining Length
+                n = self._rn
+                if b[n - 1] & 0x80:
+                    if n > 4:
+                        self._fail(_EPROTO)
+                    self._rw = n + 1
+                    continue
+                op = b[0]
+                rem = 0
+                for i in range(n - 1, 0, -1):
+                    rem = rem << 7 | b[i] & 0x7F
+                t = op & 0xF0
+                m = self.max_size
+                if t == _PUBLISH:
+                    ok = op & 6 != 6
+                elif op in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK):
+                    ok = rem == 2
+                else:
+                    ok = (op == _SUBACK and 2 < rem <= m) or (op == _PINGRESP and not rem)
+                if not ok:
+                    self._fail(_EPROTO)
+                self._op = op
+                self._big = rem - m if rem > m else 0  # skipped after the first m
+                self._rw = rem = rem - self._big
+                self._rn = 0
+                self._st = 1
+                if rem > len(b):
+                    self._rb = bytearray(rem)
+                    self._rm = memoryview(self._rb)
+            else:
+                op = self._op
+                if st == 1 and op & 0xF0 == _PUBLISH:
+                    # topic length, topic, packet id if QoS > 0 [MQTT-3.3.2]
+                    p = 2 + (b[0] << 8 | b[1] if self._rw > 1 else 0xFFFF)
+                    self._pid_in = 0
+                    if op & 6:
+                        if p + 2 <= self._rw:
+                            self._pid_in = b[p] << 8 | b[p + 1]
+                        if not self._pid_in:
+                            self._fail(_EPROTO)
+                        p += 2
+                    if p > self._rw:
+                        self._fail(_ETOOBIG if self._big else _EPROTO)
+                    self._p = p
+                    if self._big:
+                        self._st = 2
+                        self._rn = 0
+                        self._rw = self._big
+                        continue
+                n = self._rw
+                self._st = self._rn = 0
+                self._rw = 2
+                self.last_cpacket = ticks_ms()
+                self._pp = None
+                return self._handle(op, st, n)
+        return None
+
+    def _handle(self, op, st, n):
+        t = op & 0xF0
+        b = self._rb
+        if t == _PUBLISH:
+            q = op >> 1 & 3
+            pid = self._pid_in
+            if st == 2:  # over max_size: skipped, acknowledged, reported
+                self.cbstat(pid, 4)
+            # QoS 2: a packet id already delivered is not delivered again [MQTT-4.3.3-2]
+            elif self.cb and (q < 2 or pid not in self._q2):
+                m = self._rm
+                tl = b[0] << 8 | b[1]
+                tc = self._tc
+                if len(tc) != tl or tc != m[2 : 2 + tl]:
+                    tc = self._tc = bytes(m[2 : 2 + tl])
+                self.cb(tc, bytes(m[self._p : n]), bool(op & 1), bool(op & 8))
+            if q == 1:
+                self._send2(_PUBACK, pid)
+            elif q:
+                self._q2.add(pid)
+                self._send2(_PUBREC, pid)
+            return t
+        pid = b[0] << 8 | b[1]
+        if op == _PUBREL:
+            self._q2.discard(pid)
+            self._send2(_PUBCOMP, pid)
+        elif t == _PUBREC:
+            self._pubrec(pid)
+        elif t == _SUBACK:
+            for i in range(2, n):
+                c = b[i]
+                if c > 2 and c != 0x80:
+                    self._fail(_EPROTO)
+                self._done(pid, 1 if c < 3 else 3, i == n - 1)
+        elif t != _PINGRESP:  # PUBACK, PUBCOMP, UNSUBACK
+            self._done(pid, 1, 1)
+        return t
+
+    def _pubrec(self, pid):
+        # QoS 2, second step: the broker has the message; release it [MQTT-4.3.3]
+        if pid in self.rcv_pids:
+            self._track(pid)
+        self._send2(_PUBREL, pid)
+
+    def _done(self, pid, status, last):
+        # an answer for pid: report it; forget the pid after its last answer
+        if pid in self.rcv_pids:
+            if last:
+                del self.rcv_pids[pid]
+            self.cbstat(pid, status)
+        elif last:
+            self.cbstat(pid, 2)

@@ -45,7 +45,7 @@ def pid_gen(pid=0):
 
 
 def _enc(s, lim=65535):
-    # str -> UTF-8 bytes; lengths are counted in bytes [MQTT-1.5.3]
+    # str -> UTF-8 bytes: lengths are counted in bytes [MQTT-1.5.3]
     if isinstance(s, str):
         s = s.encode()
     elif not isinstance(s, _BYTES):
@@ -56,16 +56,16 @@ def _enc(s, lim=65535):
 
 
 def _topic(t, f=0):
-    # f=0: a topic name, no wildcards [MQTT-3.3.2-2]; f=1: a topic filter, where
-    # '#' is only the whole last level and '+' only a whole level [MQTT-4.7.1]
+    # f=0: a topic name, without wildcards [MQTT-3.3.2-2]. f=1: a filter, where '#' is
+    # only the whole last level and '+' only a whole level [MQTT-4.7.1]
     t = _enc(t)
-    if not t or b"\0" in t:
-        raise MQTTException(_EARG)
     n = len(t)
+    if not n or 0 in t:
+        raise MQTTException(_EARG)
     for i in range(n):
         c = t[i]
         if (c == 35 or c == 43) and (
-            not f or (i and t[i - 1] != 47) or (i + 1 < n and (c == 35 or t[i + 1] != 47))
+            not f or i and t[i - 1] != 47 or i + 1 < n and (c == 35 or t[i + 1] != 47)
         ):
             raise MQTTException(_EARG)
     return t
@@ -77,6 +77,7 @@ def _ms(t):
 
 class MQTTClient:
     cb = None  # f(topic, msg, retained, dup), set by set_callback()
+    sock = lw_topic = _pp = None
 
     def __init__(
         self,
@@ -103,14 +104,12 @@ class MQTTClient:
         self.socket_timeout = socket_timeout
         self.message_timeout = message_timeout
         self.max_size = max_size
-        self.sock = self.sock_raw = self.lw_topic = self._pp = None
         self.newpid = pid_gen()
         self.rcv_pids = {}  # pid -> ticks_ms deadline of each flow awaiting its answer
         self._q2 = set()  # incoming QoS 2 pids delivered, awaiting PUBREL
         self.last_ping = self.last_cpacket = self._ls = ticks_ms()
         self._wb = bytearray(128)  # outgoing packets are built here: one write() each
         self._w2 = bytearray(2)
-        self._wn = 0
         self._rb = bytearray(64)  # the incoming packet; grows up to max_size
         self._rm = memoryview(self._rb)
         self._tc = b""  # the last topic received, reused while it repeats
@@ -135,7 +134,7 @@ class MQTTClient:
     # -- writing: a packet is built in _wb and written with one write() if it fits
 
     def _start(self, op, n):
-        # fixed header: type and flags, then Remaining Length [MQTT-2.2.3]
+        # the fixed header: type and flags, then Remaining Length [MQTT-2.2.3]
         if n > 268435455:
             raise MQTTException(_ESTRTOLONG)
         if not self.sock:
@@ -173,18 +172,16 @@ class MQTTClient:
         self._put(s)
 
     def _flush(self):
-        n = self._wn
+        self._write(self._wb, self._wn)
         self._wn = 0
-        self._write(self._wb, n)
 
     def _write(self, b, n):
         # write b[:n]; a short write is finished within socket_timeout
-        s = self.sock
         o = 0
         t = ticks_ms()
         while o < n:
             try:
-                r = s.write(b, o, n - o)
+                r = self.sock.write(b, o, n - o)
             except OSError:
                 self._close()
                 raise
@@ -207,16 +204,14 @@ class MQTTClient:
         self._put2(pid)
         self._flush()
 
-    def _pid(self):
-        # the next packet id that is not in flight [MQTT-2.3.1-2]; the flow is tracked
-        p = next(self.newpid)
-        while p in self.rcv_pids:
+    def _pid(self, p=0):
+        # track the flow of pid p, or of a new pid that is not in flight [MQTT-2.3.1-2]
+        while not p:
             p = next(self.newpid)
-        self._track(p)
+            if p in self.rcv_pids:
+                p = 0
+        self.rcv_pids[p] = ticks_add(ticks_ms(), _ms(self.message_timeout))
         return p
-
-    def _track(self, pid):
-        self.rcv_pids[pid] = ticks_add(ticks_ms(), _ms(self.message_timeout))
 
     # -- connection
 
@@ -224,7 +219,7 @@ class MQTTClient:
         # Returns CONNACK's session-present flag (0 or 1). Bounded by socket_timeout
         # from the TCP connect to CONNACK, TLS handshake included.
         fs = [_enc(self.client_id)]
-        fl = 2 if clean_session else 0
+        fl = clean_session << 1
         if self.lw_topic:
             fs += (self.lw_topic, self.lw_msg)
             fl |= 4 | self.lw_qos << 3 | self.lw_retain << 5
@@ -241,10 +236,10 @@ class MQTTClient:
         for f in fs:
             n += 2 + len(f)
         self.disconnect()
-        t0 = ticks_ms()
+        t = ticks_ms()
         to = _ms(self.socket_timeout)
         ai = socket.getaddrinfo(self.server, self.port, 0, socket.SOCK_STREAM)[0]
-        s = socket.socket(ai[0], socket.SOCK_STREAM, ai[2])
+        s = r = socket.socket(ai[0], socket.SOCK_STREAM, ai[2])
         try:
             s.settimeout(self.socket_timeout)
             s.connect(ai[-1])
@@ -252,14 +247,14 @@ class MQTTClient:
                 s.setsockopt(6, 1, 1)  # TCP_NODELAY: no Nagle stall between packets
             except (OSError, AttributeError):
                 pass
-            self.sock_raw = s
             if self.ssl:
                 if to >= 0:
-                    s.settimeout(max(1, to - ticks_diff(ticks_ms(), t0)) / 1000)
+                    s.settimeout(max(1, to - ticks_diff(ticks_ms(), t)) / 1000)
                 s = self._tls(s)
-            self.sock_raw.setblocking(False)
             if _Sock:
+                r = s
                 s = _Sock(s)
+            r.setblocking(False)
             self.sock = s
             self._poll = select.poll()
             self._poll.register(s, _POLLIN)
@@ -275,7 +270,7 @@ class MQTTClient:
             self._st = self._rn = 0
             self._rw = 4
             while not self._fill():
-                w = to - ticks_diff(ticks_ms(), t0)
+                w = to - ticks_diff(ticks_ms(), t)
                 if to >= 0 and w <= 0:
                     raise MQTTException(_ECONTIMEOUT)
                 self._wait(_POLLIN, w)
@@ -292,28 +287,26 @@ class MQTTClient:
         self._rw = 2
         self._pp = None
         self.last_cpacket = ticks_ms()
-        if not b[2] & 1:
-            # no session on the broker: what was in flight is gone [MQTT-3.1.2-6]
+        if not b[2] & 1:  # a new session: no QoS 2 message is half received
             self._q2.clear()
-            for p in list(self.rcv_pids):
-                del self.rcv_pids[p]
-                self.cbstat(p, 0)
         return b[2] & 1
 
     def _tls(self, s):
-        c = self.ssl
-        if hasattr(c, "wrap_socket"):  # an SSLContext
-            return c.wrap_socket(s, server_hostname=self.server)
-        # legacy ssl=True with ssl_params, as wrap_socket() takes them
-        try:
-            import ssl
-        except ImportError:
-            import ussl as ssl
-        p = dict(self.ssl_params or ())
-        p.setdefault("server_hostname", self.server)  # SNI, and the name verified
+        if hasattr(self.ssl, "wrap_socket"):  # an SSLContext
+            return self.ssl.wrap_socket(s, server_hostname=self.server)
+        # legacy ssl=True with ssl_params: wrap_socket()'s keyword arguments
+        if _Sock:
+            w = _Sock.wrap
+        else:
+            try:
+                from ssl import wrap_socket as w
+            except ImportError:
+                from ussl import wrap_socket as w
+        p = {"server_hostname": self.server}  # SNI, and the name verified
+        p.update(self.ssl_params or {})
         if "cadata" in p:  # a CA was given: verify with it, whatever the default
             p.setdefault("cert_reqs", 2)  # CERT_REQUIRED
-        return (_Sock.wrap if _Sock else ssl.wrap_socket)(s, **p)
+        return w(s, **p)
 
     def _close(self):
         s = self.sock
@@ -401,9 +394,7 @@ class MQTTClient:
         if n >= w:
             return True
         try:
-            if self._st == 2:  # skipping: where the bytes land does not matter
-                r = self.sock.readinto(self._rb, min(w - n, len(self._rb)))
-            elif n:
+            if n:
                 r = self.sock.readinto(self._rm[n:w])
             else:
                 r = self.sock.readinto(self._rb, w)
@@ -433,7 +424,7 @@ class MQTTClient:
             if self._pp is not None:
                 if ticks_diff(now, self._pp) > ka:  # no PINGRESP: a dead link
                     self._fail(_EKEEPALIVE)
-            # [MQTT-3.1.2-23]: send something within the keep alive
+            # send something within the keep alive [MQTT-3.1.2-23]; ping a silent link
             elif ticks_diff(now, self._ls) >= ka * 3 // 4 or ticks_diff(now, self.last_cpacket) >= ka:
                 self.ping()
         d = self.rcv_pids
@@ -453,112 +444,100 @@ class MQTTClient:
             r = self.check_msg()
             if r is not None:
                 return r
-            self._wait(_POLLIN, min(1000, self.keepalive * 250 or 1000))
+            self._wait(_POLLIN, 200)
 
     def _rx(self):
         while self._fill():
             b = self._rb
+            n = self._rn
             st = self._st
-            if not st:  # fixed header: type, then 1 to 4 bytes of Remaining Length
-                n = self._rn
+            if not st:  # the fixed header: type, then 1 to 4 bytes of Remaining Length
                 if b[n - 1] & 0x80:
                     if n > 4:
                         self._fail(_EPROTO)
                     self._rw = n + 1
                     continue
-                op = b[0]
+                op = self._op = b[0]
                 rem = 0
                 for i in range(n - 1, 0, -1):
                     rem = rem << 7 | b[i] & 0x7F
-                t = op & 0xF0
                 m = self.max_size
-                if t == _PUBLISH:
+                if op & 0xF0 == _PUBLISH:
                     ok = op & 6 != 6
                 elif op in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK):
                     ok = rem == 2
                 else:
-                    ok = (op == _SUBACK and 2 < rem <= m) or (op == _PINGRESP and not rem)
+                    ok = op == _SUBACK and 2 < rem <= m or op == _PINGRESP and not rem
                 if not ok:
                     self._fail(_EPROTO)
-                self._op = op
-                self._big = rem - m if rem > m else 0  # skipped after the first m
+                # a PUBLISH over max_size: its first max_size bytes are read, the rest skipped
+                self._big = rem - m if rem > m else 0
                 self._rw = rem = rem - self._big
                 self._rn = 0
                 self._st = 1
                 if rem > len(b):
                     self._rb = bytearray(rem)
                     self._rm = memoryview(self._rb)
-            else:
-                op = self._op
-                if st == 1 and op & 0xF0 == _PUBLISH:
-                    # topic length, topic, packet id if QoS > 0 [MQTT-3.3.2]
-                    p = 2 + (b[0] << 8 | b[1] if self._rw > 1 else 0xFFFF)
-                    self._pid_in = 0
-                    if op & 6:
-                        if p + 2 <= self._rw:
-                            self._pid_in = b[p] << 8 | b[p + 1]
-                        if not self._pid_in:
-                            self._fail(_EPROTO)
-                        p += 2
-                    if p > self._rw:
-                        self._fail(_ETOOBIG if self._big else _EPROTO)
-                    self._p = p
-                    if self._big:
-                        self._st = 2
-                        self._rn = 0
-                        self._rw = self._big
-                        continue
-                n = self._rw
-                self._st = self._rn = 0
-                self._rw = 2
-                self.last_cpacket = ticks_ms()
-                self._pp = None
-                return self._handle(op, st, n)
-        return None
-
-    def _handle(self, op, st, n):
-        t = op & 0xF0
-        b = self._rb
-        if t == _PUBLISH:
+                continue
+            op = self._op
+            t = op & 0xF0
             q = op >> 1 & 3
-            pid = self._pid_in
-            if st == 2:  # over max_size: skipped, acknowledged, reported
-                self.cbstat(pid, 4)
-            # QoS 2: a packet id already delivered is not delivered again [MQTT-4.3.3-2]
-            elif self.cb and (q < 2 or pid not in self._q2):
-                m = self._rm
-                tl = b[0] << 8 | b[1]
-                tc = self._tc
-                if len(tc) != tl or tc != m[2 : 2 + tl]:
-                    tc = self._tc = bytes(m[2 : 2 + tl])
-                self.cb(tc, bytes(m[self._p : n]), bool(op & 1), bool(op & 8))
-            if q == 1:
-                self._send2(_PUBACK, pid)
-            elif q:
-                self._q2.add(pid)
-                self._send2(_PUBREC, pid)
-            return t
-        pid = b[0] << 8 | b[1]
-        if op == _PUBREL:
-            self._q2.discard(pid)
-            self._send2(_PUBCOMP, pid)
-        elif t == _PUBREC:
-            self._pubrec(pid)
-        elif t == _SUBACK:
-            for i in range(2, n):
-                c = b[i]
-                if c > 2 and c != 0x80:
+            if st == 1 and t == _PUBLISH:
+                # topic length, topic, then the packet id if QoS > 0 [MQTT-3.3.2]
+                p = 2 + (b[0] << 8 | b[1] if n > 1 else n) + (2 if q else 0)
+                if p > n:
+                    self._fail(_ETOOBIG if self._big else _EPROTO)
+                pid = self._pin = b[p - 2] << 8 | b[p - 1] if q else 0
+                if q and not pid:
                     self._fail(_EPROTO)
-                self._done(pid, 1 if c < 3 else 3, i == n - 1)
-        elif t != _PINGRESP:  # PUBACK, PUBCOMP, UNSUBACK
-            self._done(pid, 1, 1)
-        return t
-
-    def _pubrec(self, pid):
-        # QoS 2, second step: the broker has the message; release it [MQTT-4.3.3]
-        if pid in self.rcv_pids:
-            self._track(pid)
-        self._send2(_PUBREL, pid)
+                if self._big:
+                    st = self._st = 2
+            if st == 2:  # skipping the rest of an oversize PUBLISH, a buffer at a time
+                if self._big:
+                    self._rw = min(self._big, len(b))
+                    self._big -= self._rw
+                    self._rn = 0
+                    continue
+                pid = self._pin
+            self._st = self._rn = 0
+            self._rw = 2
+            self.last_cpacket = ticks_ms()
+            self._pp = None
+            if t == _PUBLISH:
+                if st == 2:  # over max_size: skipped, acknowledged, reported
+                    self.cbstat(pid, 4)
+                # QoS 2: a pid already delivered is not delivered again [MQTT-4.3.3-2]
+                elif self.cb and (q < 2 or pid not in self._q2):
+                    m = self._rm
+                    n0 = b[0] << 8 | b[1]
+                    tc = self._tc
+                    if len(tc) != n0 or tc != m[2 : 2 + n0]:
+                        tc = self._tc = bytes(m[2 : 2 + n0])
+                    self.cb(tc, bytes(m[p:n]), bool(op & 1), bool(op & 8))
+                if q == 1:
+                    self._send2(_PUBACK, pid)
+                elif q:
+                    self._q2.add(pid)
+                    self._send2(_PUBREC, pid)
+                return t
+            pid = b[0] << 8 | b[1]
+            if op == _PUBREL:
+                self._q2.discard(pid)
+                self._send2(_PUBCOMP, pid)
+            elif t == _PUBREC:  # QoS 2, second step: release the message [MQTT-4.3.3]
+                if pid in self.rcv_pids:
+                    self._pid(pid)
+                self._send2(_PUBREL, pid)
+            elif t == _SUBACK:
+                for i in range(2, n):
+                    c = b[i]
+                    if c > 2 and c != 0x80:
+                        self._fail(_EPROTO)
+                    self._done(pid, 1 if c < 3 else 3, i == n - 1)
+            elif t != _PINGRESP:  # PUBACK, PUBCOMP, UNSUBACK
+                self._done(pid, 1, 1)
+            return t
+        return None
 
     def _done(self, pid, status, last):
         # an answer for pid: report it; forget the pid after its last answer

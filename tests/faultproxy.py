@@ -107,16 +107,14 @@ class FaultProxy:
 
     async def _accept(self, creader, cwriter):
         try:
-            if self.closing:
-                raise ConnectionError
             sreader, swriter = await asyncio.open_connection(*self.target)
         except OSError:
             cwriter.close()
             return
         conn = (cwriter, swriter)
-        if self.closing:
-            return self._close(conn, rst=False)
         self.conns.add(conn)
+        if self.closing:  # accepted while stop() was closing everything
+            self._close(conn, rst=False)
         try:
             await asyncio.gather(self._pump(creader, swriter, "up"),
                                  self._pump(sreader, cwriter, "down"))

@@ -267,8 +267,7 @@ class MQTTClient:
                 self._str(f)
             self._flush()
             # CONNACK [MQTT-3.2], within what is left of socket_timeout
-            self._st = self._rn = 0
-            self._rw = 4
+            self._st, self._rn, self._rw = 0, 0, 4
             while not self._fill():
                 w = to - ticks_diff(ticks_ms(), t)
                 if to >= 0 and w <= 0:
@@ -283,9 +282,7 @@ class MQTTClient:
             self._close()
             s.close()
             raise
-        self._rn = 0
-        self._rw = 2
-        self._pp = None
+        self._rn, self._rw, self._pp = 0, 2, None
         self.last_cpacket = ticks_ms()
         if not b[2] & 1:  # a new session: no QoS 2 message is half received
             self._q2.clear()
@@ -297,11 +294,8 @@ class MQTTClient:
         # legacy ssl=True with ssl_params: wrap_socket()'s keyword arguments
         if _Sock:
             w = _Sock.wrap
-        else:
-            try:
-                from ssl import wrap_socket as w
-            except ImportError:
-                from ussl import wrap_socket as w
+        else:  # MicroPython < 1.23 finds its ussl under this name too
+            from ssl import wrap_socket as w
         p = {"server_hostname": self.server}  # SNI, and the name verified
         p.update(self.ssl_params or {})
         if "cadata" in p:  # a CA was given: verify with it, whatever the default
@@ -471,71 +465,63 @@ class MQTTClient:
                 if not ok:
                     self._fail(_EPROTO)
                 # a PUBLISH over max_size: its first max_size bytes are read, the rest skipped
-                self._big = rem - m if rem > m else 0
-                self._rw = rem = rem - self._big
-                self._rn = 0
-                self._st = 1
-                if rem > len(b):
-                    self._rb = bytearray(rem)
+                self._st, self._rn, self._rw = 1, 0, min(rem, m)
+                self._big = rem - self._rw
+                if self._rw > len(b):
+                    self._rb = bytearray(self._rw)
                     self._rm = memoryview(self._rb)
                 continue
             op = self._op
             t = op & 0xF0
             q = op >> 1 & 3
+            v = b[0] << 8 | b[1]  # a PUBLISH's topic length; the packet id of the others
             if st == 1 and t == _PUBLISH:
-                # topic length, topic, then the packet id if QoS > 0 [MQTT-3.3.2]
-                p = 2 + (b[0] << 8 | b[1] if n > 1 else n) + (2 if q else 0)
+                p = 2 + v + (2 if q else 0)  # topic length, topic, pid if QoS > 0 [MQTT-3.3.2]
                 if p > n:
                     self._fail(_ETOOBIG if self._big else _EPROTO)
-                pid = self._pin = b[p - 2] << 8 | b[p - 1] if q else 0
-                if q and not pid:
+                self._pin = b[p - 2] << 8 | b[p - 1] if q else 0
+                if q and not self._pin:
                     self._fail(_EPROTO)
                 if self._big:
                     st = self._st = 2
             if st == 2:  # skipping the rest of an oversize PUBLISH, a buffer at a time
                 if self._big:
-                    self._rw = min(self._big, len(b))
+                    self._rn, self._rw = 0, min(self._big, len(b))
                     self._big -= self._rw
-                    self._rn = 0
                     continue
-                pid = self._pin
-            self._st = self._rn = 0
-            self._rw = 2
+            self._st, self._rn, self._rw = 0, 0, 2
             self.last_cpacket = ticks_ms()
             self._pp = None
             if t == _PUBLISH:
+                pid = self._pin
                 if st == 2:  # over max_size: skipped, acknowledged, reported
                     self.cbstat(pid, 4)
                 # QoS 2: a pid already delivered is not delivered again [MQTT-4.3.3-2]
                 elif self.cb and (q < 2 or pid not in self._q2):
                     m = self._rm
-                    n0 = b[0] << 8 | b[1]
                     tc = self._tc
-                    if len(tc) != n0 or tc != m[2 : 2 + n0]:
-                        tc = self._tc = bytes(m[2 : 2 + n0])
+                    if len(tc) != v or tc != m[2 : 2 + v]:
+                        tc = self._tc = bytes(m[2 : 2 + v])
                     self.cb(tc, bytes(m[p:n]), bool(op & 1), bool(op & 8))
-                if q == 1:
-                    self._send2(_PUBACK, pid)
-                elif q:
+                if q == 2:
                     self._q2.add(pid)
-                    self._send2(_PUBREC, pid)
-                return t
-            pid = b[0] << 8 | b[1]
-            if op == _PUBREL:
-                self._q2.discard(pid)
-                self._send2(_PUBCOMP, pid)
-            elif t == _PUBREC:  # QoS 2, second step: release the message [MQTT-4.3.3]
-                if pid in self.rcv_pids:
-                    self._pid(pid)
-                self._send2(_PUBREL, pid)
+                if q:
+                    self._send2(0x30 + (q << 4), pid)  # PUBACK, or PUBREC for QoS 2
+            elif op == _PUBREL:  # QoS 2 received, last step [MQTT-4.3.3]
+                self._q2.discard(v)
+                self._send2(_PUBCOMP, v)
+            elif t == _PUBREC:  # QoS 2 sent, second step: release the message
+                if v in self.rcv_pids:
+                    self._pid(v)
+                self._send2(_PUBREL, v)
             elif t == _SUBACK:
                 for i in range(2, n):
                     c = b[i]
                     if c > 2 and c != 0x80:
                         self._fail(_EPROTO)
-                    self._done(pid, 1 if c < 3 else 3, i == n - 1)
+                    self._done(v, 1 if c < 3 else 3, i == n - 1)
             elif t != _PINGRESP:  # PUBACK, PUBCOMP, UNSUBACK
-                self._done(pid, 1, 1)
+                self._done(v, 1, 1)
             return t
         return None
 

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 
 import pytest
@@ -79,11 +80,12 @@ class Runner:
                 "MQTT_CERTS": m.certs, "MQTT_AUTH_PORT": str(m.auth_port),
                 "MQTT_TLS_PORT": str(m.tls_port), "MQTT_MTLS_PORT": str(m.mtls_port)}
 
-    def start(self, body, broker="mosquitto", port=None, env=None, path=REPO):
+    def start(self, body, broker="mosquitto", port=None, env=None, path=REPO, prelude=""):
         """Start the script in the background; returns the Popen."""
         self.n += 1
         f = self.tmp / ("case%d.py" % self.n)
-        f.write_text("from mqttcase import *\n" + textwrap.dedent(body) + "\ndone()\n")
+        f.write_text("from mqttcase import *\n" + textwrap.dedent(prelude) + "\n"
+                     + textwrap.dedent(body) + "\ndone()\n")
         e = {"MQTT_HOST": "127.0.0.1", "MQTT_RUN": uuid.uuid4().hex[:10]}
         e.update(self.env_for(broker, port))
         e.update(env or {})
@@ -91,18 +93,57 @@ class Runner:
                                 env=script_env(self.interp, path, e), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
 
-    def __call__(self, body, timeout=60, **kw):
-        """Run a client script to its end; it must print OK. Returns its output."""
+    def __call__(self, body, timeout=60, actions=None, **kw):
+        """Run a client script to its end; it must end printing "OK <n> checks" with n > 0
+        (a script that checked nothing proves nothing). Returns its output.
+        actions: {name: function} the script can have run on this side with ask(name)
+        (start or stop a broker, switch a proxy's mode, ...)."""
         p = self.start(body, **kw)
+        served = Actions(self.tmp, actions or {}, p)
+        served.start()
         try:
             out, _ = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             p.kill()
             out, _ = p.communicate()
             pytest.fail("%s script hung for %ss:\n%s" % (self.interp, timeout, out))
-        if p.returncode != 0 or not out.rstrip().endswith("OK"):
+        finally:
+            served.stop()
+        if served.error:
+            pytest.fail("action failed: %r\n%s" % (served.error, out))
+        last = out.rstrip().rsplit("\n", 1)[-1]
+        if p.returncode != 0 or not last.startswith("OK") or last == "OK 0 checks":
             pytest.fail("%s script failed (exit %s):\n%s" % (self.interp, p.returncode, out))
         return out
+
+
+class Actions(threading.Thread):
+    """Serves the script's ask(name): it writes req-N-name in its working directory,
+    this runs actions[name]() and answers with ack-N."""
+
+    def __init__(self, d, actions, proc):
+        super().__init__(daemon=True)
+        self.dir, self.actions, self.proc = d, actions, proc
+        self.error = None
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.wait(0.005):
+            for f in sorted(os.listdir(self.dir)):
+                if f.startswith("req-"):
+                    _, n, name = f.split("-", 2)
+                    os.remove(os.path.join(self.dir, f))
+                    try:
+                        self.actions[name]()
+                    except Exception as e:  # reported by the test, and the script is stopped
+                        self.error = e
+                        self.proc.kill()
+                        return
+                    open(os.path.join(self.dir, "ack-" + n), "w").close()
+
+    def stop(self):
+        self.halt.set()
+        self.join(10)
 
 
 @pytest.fixture(params=INTERPRETERS)

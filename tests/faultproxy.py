@@ -68,8 +68,9 @@ class FaultProxy:
         self.server.close()
         self.ctl.close()
         me = asyncio.current_task()
+        self.flowing.set()  # wakes the pumps held by a blackhole: they find closed sockets
         for _ in range(5):  # a connection accepted meanwhile ends at once (closing)
-            self._close_all(rst=False)
+            await self._close_all(rst=False)
             tasks = asyncio.all_tasks() - {me}
             if not tasks:
                 break
@@ -88,7 +89,7 @@ class FaultProxy:
             self.mode = word
             self.flowing.clear()
         elif word in ("kill", "reset"):
-            self._close_all(rst=word == "reset")
+            await self._close_all(rst=word == "reset")
         else:
             raise ValueError("unknown proxy command %r" % line)
         return "ok"
@@ -129,6 +130,8 @@ class FaultProxy:
                     break
                 while data:
                     await self.flowing.wait()  # blackhole: hold the data, keep the sockets
+                    if writer.is_closing():
+                        return
                     n = 1 if self.mode == "chunk" else len(data)
                     writer.write(data[:n])
                     await writer.drain()
@@ -137,14 +140,19 @@ class FaultProxy:
                     self.writes[way] += 1
                     if self.mode == "chunk":
                         await asyncio.sleep(self.delay)
+            # one side ended (EOF): end the other side too (no half-close here), but
+            # not through a blackhole, where the FIN is held back like the data
+            await self.flowing.wait()
         except ConnectionError:
             pass
-        # one side ended (EOF or error): end the other side too (no half-close here)
         writer.close()
 
-    def _close_all(self, rst):
-        for conn in list(self.conns):
+    async def _close_all(self, rst):
+        conns = list(self.conns)
+        for conn in conns:
             self._close(conn, rst)
+        # the sockets are closed (FIN or RST sent) only once the transports are done
+        await asyncio.gather(*(w.wait_closed() for c in conns for w in c), return_exceptions=True)
 
     def _close(self, conn, rst):
         self.conns.discard(conn)

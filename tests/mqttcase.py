@@ -47,7 +47,11 @@ def client(cid, cls=MQTTClient, **kw):
     return cls(name(cid), HOST, **kw)
 
 
+_checks = [0]
+
+
 def check(cond, *what):
+    _checks[0] += 1
     if not cond:
         raise AssertionError(" ".join(str(w) for w in what) or "check failed")
 
@@ -114,5 +118,28 @@ class Status:
         return [s for p, s in self.log if p == pid]
 
 
+_asked = [0]
+
+
+def ask(action, ms=30000):
+    """Have the pytest side run one of the test's actions (see conftest.Runner) and
+    wait until it has."""
+    _asked[0] += 1
+    n = _asked[0]
+    with open("req.tmp", "w") as f:
+        f.write(action)
+    os.rename("req.tmp", "req-%d-%s" % (n, action))
+    t = ticks_ms()
+    while True:
+        try:
+            os.stat("ack-%d" % n)
+            return
+        except OSError:
+            pass
+        if ticks_diff(ticks_ms(), t) > ms:
+            raise AssertionError("action %s not done in %d ms" % (action, ms))
+        sleep_ms(2)
+
+
 def done():
-    print("OK")
+    print("OK %d checks" % _checks[0])

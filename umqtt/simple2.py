@@ -126,8 +126,9 @@ class MQTTClient:
     def set_last_will(self, topic, msg, retain=False, qos=0):
         if qos not in (0, 1, 2):
             raise MQTTException(_EARG)
+        msg = _enc(msg)
         self.lw_topic = _topic(topic)
-        self.lw_msg = _enc(msg)
+        self.lw_msg = msg
         self.lw_qos = qos
         self.lw_retain = retain
 
@@ -267,15 +268,17 @@ class MQTTClient:
                 self._str(f)
             self._flush()
             # CONNACK [MQTT-3.2], within what is left of socket_timeout
-            self._st, self._rn, self._rw = 0, 0, 4
-            while not self._fill():
-                w = to - ticks_diff(ticks_ms(), t)
-                if to >= 0 and w <= 0:
-                    raise MQTTException(_ECONTIMEOUT)
-                self._wait(_POLLIN, w)
+            self._st = self._rn = 0
             b = self._rb
-            if b[0] != 0x20 or b[1] != 2:
-                raise MQTTException(_ECONLENGTH)
+            for n in (2, 4):  # the header first: anything else than 20 02 fails at once
+                self._rw = n
+                while not self._fill():
+                    w = to - ticks_diff(ticks_ms(), t)
+                    if to >= 0 and w <= 0:
+                        raise MQTTException(_ECONTIMEOUT)
+                    self._wait(_POLLIN, w)
+                if b[0] != 0x20 or b[1] != 2:
+                    raise MQTTException(_ECONLENGTH)
             if b[3]:
                 raise MQTTException(20 + b[3]) if b[3] < 6 else MQTTException(20, b[3])
         except:
@@ -329,7 +332,8 @@ class MQTTClient:
 
     # -- requests: none of them waits for its answer
 
-    def publish(self, topic, msg, retain=False, qos=0, dup=False):
+    def publish(self, topic, msg, retain=False, qos=0, dup=False, pid=0):
+        # pid: for a re-send, the packet id the message had [MQTT-4.4.0-1]
         topic = _topic(topic)
         msg = _enc(msg, 268435455)
         if qos not in (0, 1, 2):
@@ -339,13 +343,12 @@ class MQTTClient:
             2 + len(topic) + len(msg) + (2 if qos else 0),
         )
         self._str(topic)
-        pid = None
         if qos:
-            pid = self._pid()
+            pid = self._pid(pid)
             self._put2(pid)
         self._put(msg)
         self._flush()
-        return pid
+        return pid or None
 
     def subscribe(self, topic, qos=0):
         # topic: a filter (str or bytes), or a list of (filter, qos) for one SUBSCRIBE

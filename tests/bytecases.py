@@ -1,0 +1,1053 @@
+# Byte-level cases for umqtt.simple2, run through the scripted fake network of fakesock.py.
+# Runs on MicroPython and CPython: `CASE=case_x micropython tests/bytecases.py` runs one
+# case, without CASE every case; test_bytes.py runs each in-process and under MicroPython.
+import os
+import sys
+
+import fakesock
+from fakesock import EOF
+from umqtt import errno
+from umqtt.simple2 import MQTTClient, MQTTException
+
+CONNACK = b"\x20\x02\x00\x00"
+PINGREQ = b"\xc0\x00"
+PINGRESP = b"\xd0\x00"
+MQTT4 = "00 04 4d 51 54 54 04"  # CONNECT: protocol name "MQTT", level 4
+STARTS = (fakesock.START, -4000)  # clock starts: the second wraps the ticks mid-case
+# cases that need more than the MicroPython unix port's default 2 MB heap
+HEAPSIZE = {"case_out_remaining_lengths": "40M"}
+
+
+# -- checks
+
+
+def check(cond, *what):
+    if not cond:
+        raise AssertionError(" ".join(str(w) for w in what) or "check failed")
+
+
+def eq(a, b, *what):
+    if a != b:
+        raise AssertionError(" ".join([short(a), "!=", short(b)] + [str(w) for w in what]))
+
+
+def short(x, n=200):
+    r = repr(x)
+    return r if len(r) <= n else r[:n] + "...(%d chars)" % len(r)
+
+
+def raises(code, f, *args, **kw):
+    """f(*args, **kw) must raise MQTTException with args[0] == code; returns it."""
+    try:
+        f(*args, **kw)
+    except MQTTException as e:
+        eq(e.args[0], code, "wrong error code from", f, args)
+        return e
+    raise AssertionError("no MQTTException(%d) from %r%r" % (code, f, args))
+
+
+def closed(net, c):
+    """The client dropped its connection: no socket kept, the fake one closed, and
+    every later check_msg() says 'not connected'."""
+    check(c.sock is None, "the client kept its socket")
+    check(net.sock.closed, "the socket was not closed")
+    raises(errno.ECONNOT, c.check_msg)
+
+
+# -- packets
+
+
+def h(s):
+    """'30 02 00 01' -> bytes"""
+    return bytes.fromhex(s.replace(" ", ""))
+
+
+def varint(n):
+    b = bytearray()
+    while True:
+        if n > 0x7F:
+            b.append(n & 0x7F | 0x80)
+            n >>= 7
+        else:
+            b.append(n)
+            return bytes(b)
+
+
+def s16(n):
+    return bytes([n >> 8, n & 0xFF])
+
+
+def mstr(s):
+    if isinstance(s, str):
+        s = s.encode()
+    return s16(len(s)) + s
+
+
+def packet(op, body):
+    return bytes([op]) + varint(len(body)) + body
+
+
+def pub(topic, msg, qos=0, pid=0, retain=False, dup=False):
+    op = 0x30 | qos << 1 | retain | dup << 3
+    return packet(op, mstr(topic) + (s16(pid) if qos else b"") + msg)
+
+
+def ack(op, pid):
+    return bytes([op, 2, pid >> 8, pid & 0xFF])
+
+
+def filler(n):
+    return (bytes(range(256)) * (n // 256 + 1))[:n]
+
+
+def hexpid(s, pid):
+    """h() of s with the packet id put where 'PID' stands."""
+    return h(s.replace("PID", "%04x" % pid))
+
+
+# -- a client connected through the fake network
+
+
+class Rec:
+    """Both callbacks: messages (topic, msg, retained, dup) and statuses (pid, status)."""
+
+    def __init__(self):
+        self.msgs = []
+        self.st = []
+
+    def msg(self, topic, msg, retained, dup):
+        check(type(topic) is bytes and type(msg) is bytes, "topic and msg must be bytes")
+        check(type(retained) is bool, "retained must be a bool")
+        check(type(dup) is bool, "dup must be a bool")
+        self.msgs.append((topic, msg, retained, dup))
+
+    def stat(self, pid, status):
+        self.st.append((pid, status))
+
+
+def client(**kw):
+    kw.setdefault("keepalive", 0)
+    c = MQTTClient(kw.pop("client_id", "cid"), "broker.test", **kw)
+    rec = Rec()
+    c.set_callback(rec.msg)
+    c.set_callback_status(rec.stat)
+    return c, rec
+
+
+def connected(start=fakesock.START, **kw):
+    """A fresh fake network and a client connected through it (CONNECT already taken
+    from the write log). Returns (net, client, recorder)."""
+    net = fakesock.install(start)
+    c, rec = client(**kw)
+    net.feed(CONNACK)
+    eq(c.connect(), 0, "session present")
+    net.take()
+    return net, c, rec
+
+
+def cut(data, cuts):
+    """data as script items, cut at the offsets in cuts with a would-block at each cut."""
+    items = []
+    i = 0
+    for k in cuts:
+        items += [data[i:k], None]
+        i = k
+    items.append(data[i:])
+    return items
+
+
+def splits(n, every=True):
+    """The ways to split an n-byte packet: at each boundary alone (a sample of them for
+    big packets), then at every boundary at once (for a big packet, at each of the first
+    ten and every 61st: a list of 30000 pieces is too much for MicroPython's heap)."""
+    if n <= 300:
+        r = [[k] for k in range(1, n)]
+    else:
+        ks = [1, 2, 3, 4, 5, 6, 7, 8, 9, n // 2, n - 3, n - 2, n - 1]
+        r = [[k] for k in ks if 0 < k < n]
+    if every and n > 2:
+        r.append(list(range(1, n)) if n <= 6000 else list(range(1, 10)) + list(range(10, n, 61)))
+    return r
+
+
+def show(cuts):
+    if len(cuts) > 4:
+        return "cut at %d places" % len(cuts)
+    return "cut at %r" % (cuts,)
+
+
+def each_split(n, test, every=True):
+    """test(cuts) for each split of an n-byte packet; a failure says where it was cut."""
+    for cuts in splits(n, every):
+        try:
+            test(cuts)
+        except AssertionError as e:
+            raise AssertionError("%s: %s" % (show(cuts), e))
+
+
+def deliver(net, c, data, cuts=(), watch=None):
+    """Script data cut at cuts; check_msg() must return None while any of it is still
+    unread, and the packet's type on the call that reads its last byte. Returns that."""
+    net.feed(*cut(data, cuts))
+    calls = 0
+    while True:
+        r = c.check_msg()
+        calls += 1
+        if watch:
+            watch()
+        if not net.pending():
+            return r
+        check(r is None, "check_msg() returned %r before the packet was complete" % (r,))
+        check(calls <= 2 * len(cuts) + 2, "check_msg() makes no progress, %d calls" % calls)
+
+
+def fails(net, c, code, limit=100000):
+    """check_msg() returns None until it raises MQTTException(code)."""
+    for i in range(limit):
+        try:
+            r = c.check_msg()
+        except MQTTException as e:
+            eq(e.args[0], code, "wrong error code")
+            return
+        check(r is None, "check_msg() returned %r before failing" % (r,))
+    raise AssertionError("no MQTTException(%d)" % code)
+
+
+# -- incoming packets, split at every byte boundary
+
+
+def case_in_publish_split():
+    for pkt, msg, out in (
+        (b"\x30\x08\x00\x03a/bhey", (b"a/b", b"hey", False, False), b""),
+        (b"\x31\x05\x00\x03a/b", (b"a/b", b"", True, False), b""),
+        (b"\x32\x0a\x00\x03a/b\x12\x34hey", (b"a/b", b"hey", False, False), h("40 02 12 34")),
+        (b"\x3b\x0a\x00\x03a/b\x12\x34hey", (b"a/b", b"hey", True, True), h("40 02 12 34")),
+        (b"\x34\x0a\x00\x03a/b\x00\x07hey", (b"a/b", b"hey", False, False), h("50 02 00 07")),
+        (b"\x3d\x09\x00\x01t\xff\xfehey!", (b"t", b"hey!", True, True), h("50 02 ff fe")),
+        (pub("ż/€", "gęś".encode(), 1, 0x0100), ("ż/€".encode(), "gęś".encode(), False, False),
+         h("40 02 01 00")),
+    ):
+
+        def test(cuts):
+            net, c, rec = connected()
+            eq(deliver(net, c, pkt, cuts), 0x30)
+            eq(rec.msgs, [msg])
+            eq(net.take(), out, "the acknowledgement")
+            eq(rec.st, [])
+
+        each_split(len(pkt), test)
+
+
+def qos1_flow(net, c):
+    return c.publish("t", b"x", qos=1)
+
+
+def qos2_flow(net, c):
+    # PUBLISH QoS 2, then PUBREC: what remains in flight waits for PUBCOMP
+    pid = c.publish("t", b"x", qos=2)
+    eq(deliver(net, c, ack(0x50, pid)), 0x50)
+    return pid
+
+
+def unsub_flow(net, c):
+    return c.unsubscribe("t")
+
+
+def case_in_puback_pubcomp_unsuback_split():
+    for op, flow in ((0x40, qos1_flow), (0x70, qos2_flow), (0xB0, unsub_flow)):
+
+        def test(cuts):
+            net, c, rec = connected()
+            pid = flow(net, c)
+            net.take()
+            eq(deliver(net, c, ack(op, pid), cuts), op)
+            eq(rec.st, [(pid, 1)])
+            eq(c.rcv_pids, {}, "the flow is over")
+            other = pid ^ 0x5A5A
+            eq(deliver(net, c, ack(op, other), cuts), op)
+            eq(rec.st, [(pid, 1), (other, 2)], "an unknown packet id")
+            eq(deliver(net, c, ack(op, pid), cuts), op)
+            eq(rec.st, [(pid, 1), (other, 2), (pid, 2)], "an answer that came twice")
+            eq(net.take(), b"", "nothing is answered")
+
+        try:
+            each_split(4, test)
+        except AssertionError as e:
+            raise AssertionError("packet type %#x: %s" % (op, e))
+
+
+def case_in_pubrec_split():
+    def test(cuts):
+        net, c, rec = connected()
+        pid = c.publish("t", b"x", qos=2)
+        net.take()
+        eq(deliver(net, c, ack(0x50, pid), cuts), 0x50)
+        eq(net.take(), ack(0x62, pid), "PUBREL")
+        eq(rec.st, [])
+        check(pid in c.rcv_pids, "the flow waits for PUBCOMP")
+        eq(deliver(net, c, ack(0x70, pid), cuts), 0x70)
+        eq(rec.st, [(pid, 1)])
+        eq(c.rcv_pids, {})
+
+    each_split(4, test)
+
+
+def case_in_pubrel_split():
+    def test(cuts):
+        net, c, rec = connected()
+        eq(deliver(net, c, h("62 02 00 07"), cuts), 0x60)
+        eq(net.take(), h("70 02 00 07"), "PUBCOMP")
+        eq(deliver(net, c, h("62 02 ab cd"), cuts), 0x60)
+        eq(net.take(), h("70 02 ab cd"), "PUBCOMP")
+        eq(rec.msgs + rec.st, [])
+
+    each_split(4, test)
+
+
+def case_in_suback_split():
+    subs = [("a", 0), ("b/+", 1), ("c/#", 2), ("d", 1)]
+    for codes, statuses in (("00", [1]), ("01 02 00 80", [1, 1, 1, 3]), ("80 80", [3, 3])):
+        codes = h(codes)
+
+        def test(cuts):
+            net, c, rec = connected()
+            pid = c.subscribe(subs[: len(codes)])
+            net.take()
+            eq(deliver(net, c, packet(0x90, s16(pid) + codes), cuts), 0x90)
+            eq(rec.st, [(pid, s) for s in statuses], "one status per return code")
+            eq(c.rcv_pids, {})
+            eq(net.take(), b"")
+
+        each_split(4 + len(codes), test)
+
+
+def case_in_pingresp_split():
+    def test(cuts):
+        net, c, rec = connected()
+        eq(deliver(net, c, PINGRESP, cuts), 0xD0)
+        eq(net.take(), b"")
+        eq(rec.msgs + rec.st, [])
+
+    each_split(2, test)
+
+
+def case_in_remaining_lengths_split():
+    # PUBLISH QoS 1 "big", pid 0x0102: 7 bytes before the payload
+    for rem, head in ((127, "32 7f"), (128, "32 80 01"), (16383, "32 ff 7f"), (16384, "32 80 80 01")):
+        payload = filler(rem - 7)
+        pkt = pub("big", payload, 1, 0x0102)
+        eq(pkt[: len(h(head))], h(head), "the test's own encoding")
+
+        def test(cuts):
+            net, c, rec = connected()
+            eq(deliver(net, c, pkt, cuts), 0x30)
+            eq(len(rec.msgs), 1)
+            eq(rec.msgs[0][0], b"big")
+            check(rec.msgs[0][1] == payload, "payload of %d bytes differs" % len(payload))
+            eq(net.take(), h("40 02 01 02"))
+
+        try:
+            each_split(len(pkt), test)
+        except AssertionError as e:
+            raise AssertionError("remaining length %d: %s" % (rem, e))
+
+
+def case_in_several_packets_one_chunk():
+    # one chunk, several packets: one packet handled per check_msg(), in order; with
+    # rmax the fake hands them out a few bytes per read, and check_msg() may need more calls
+    for rmax in (0, 1, 3):
+        net, c, rec = connected()
+        pid = c.subscribe("s/#", 1)
+        net.take()
+        net.rmax = rmax
+        net.feed(
+            pub("s/a", b"1", 1, 0x0A0A)
+            + PINGRESP
+            + packet(0x90, s16(pid) + b"\x01")
+            + pub("s/b", b"2")  # a topic as long as the last, then the first again
+            + pub("s/a", b"3", 2, 0x0B0B)
+            + h("62 02 0b 0b")
+            + pub("s/a", b"4")
+        )
+        steps = [
+            (0x30, 1, 0, h("40 02 0a 0a")),
+            (0xD0, 1, 0, b""),
+            (0x90, 1, 1, b""),
+            (0x30, 2, 1, b""),
+            (0x30, 3, 1, h("50 02 0b 0b")),
+            (0x60, 3, 1, h("70 02 0b 0b")),
+            (0x30, 4, 1, b""),
+        ]
+        for op, nmsgs, nst, out in steps:
+            r = c.check_msg()
+            for i in range(20 if rmax else 0):
+                if r is not None:
+                    break
+                r = c.check_msg()
+            eq((r, len(rec.msgs), len(rec.st), net.take()), (op, nmsgs, nst, out), "rmax", rmax)
+        eq(c.check_msg(), None)
+        eq(net.pending(), [])
+        eq(rec.msgs, [(b"s/a", b"1", False, False), (b"s/b", b"2", False, False),
+                      (b"s/a", b"3", False, False), (b"s/a", b"4", False, False)])
+        eq(rec.st, [(pid, 1)])
+
+
+# -- the broker closes, or sends something malformed
+
+
+def case_eof_mid_packet():
+    pkt = b"\x32\x0a\x00\x03a/b\x12\x34hey"
+    for k in range(len(pkt)):  # k == 0: EOF between packets
+        for gap in ((), (None,), (None, None)):
+            net, c, rec = connected()
+            net.feed(pkt[:k], *gap)
+            net.feed(EOF)
+            try:
+                fails(net, c, errno.ECONCLOSE)
+                eq(rec.msgs + rec.st, [])
+                eq(net.take(), b"")
+                closed(net, c)
+            except AssertionError as e:
+                raise AssertionError("EOF after %d bytes, %r: %s" % (k, gap, e))
+
+
+def malformed(pid):
+    return [
+        ("5-byte remaining length", h("30 ff ff ff ff 7f")),
+        ("5-byte remaining length, PINGRESP", h("d0 80 80 80 80 00")),
+    ] + [
+        ("packet type %#x" % op, bytes([op, 2, 0, 1]))
+        for op in (0x00, 0x10, 0x20, 0x80, 0xA0, 0xC0, 0xE0, 0xF0)
+    ] + [
+        ("PUBACK with flags", h("41 02 00 01")),
+        ("PUBREL without flags", h("60 02 00 01")),
+        ("SUBACK with flags", h("91 03") + s16(pid) + b"\x00"),
+        ("PINGRESP with flags", h("d1 00")),
+        ("PUBLISH QoS 3", b"\x36\x05\x00\x01a\x00\x01"),
+        ("PUBACK of length 3", h("40 03 00 01 00")),
+        ("PINGRESP of length 1", h("d0 01 00")),
+        ("SUBACK of length 2", h("90 02") + s16(pid)),
+        ("SUBACK return code 3", h("90 03") + s16(pid) + b"\x03"),
+        ("PUBLISH QoS 1 with packet id 0", b"\x32\x06\x00\x01a\x00\x00x"),
+        ("PUBLISH QoS 2 with packet id 0", b"\x34\x05\x00\x01a\x00\x00"),
+        ("PUBLISH topic longer than the packet", b"\x30\x03\x00\x05a"),
+        ("PUBLISH QoS 1 topic and pid longer than the packet", b"\x32\x05\x00\x02ab\x00"),
+        ("PUBLISH of length 1", b"\x30\x01\x00"),
+    ]
+
+
+def case_malformed_input():
+    for i in range(len(malformed(1))):
+        for every in (False, True):
+            net, c, rec = connected()
+            pid = c.subscribe("x")
+            net.take()
+            what, data = malformed(pid)[i]
+            try:
+                net.feed(*cut(data, range(1, len(data)) if every else ()))
+                fails(net, c, errno.EPROTO)
+                eq(rec.msgs + rec.st, [], "callbacks")
+                eq(net.take(), b"", "bytes written")
+                closed(net, c)
+            except AssertionError as e:
+                raise AssertionError("%s %s%s: %s" % (what, short(data), " byte by byte" * every, e))
+
+
+# -- max_size
+
+
+def case_max_size_skips_big_publish():
+    M = 100
+    nxt = pub("n", b"next", 1, 0x0304)
+    for qos in (0, 1, 2):
+        for rem in (M + 1, M + 2, 5000):
+            pid = 0x0203 if qos else 0
+            pkt = pub("big/t", filler(rem - 7 - (2 if qos else 0)), qos, pid)
+            eq(len(pkt), rem + (2 if rem < 128 else 3))
+
+            def test(cuts):
+                net, c, rec = connected(max_size=M)
+
+                def watch():
+                    check(len(c._rb) <= M, "the receive buffer grew to %d" % len(c._rb))
+
+                eq(deliver(net, c, pkt, cuts, watch), 0x30)
+                eq(rec.msgs, [], "a message over max_size is not delivered")
+                eq(rec.st, [(pid, 4)])
+                eq(net.take(), [b"", ack(0x40, pid), ack(0x50, pid)][qos], "acknowledged")
+                eq(deliver(net, c, nxt, (), watch), 0x30)
+                eq(rec.msgs, [(b"n", b"next", False, False)], "the next packet")
+                eq(net.take(), h("40 02 03 04"))
+
+            try:
+                each_split(len(pkt), test)
+            except AssertionError as e:
+                raise AssertionError("QoS %d, remaining length %d: %s" % (qos, rem, e))
+    # exactly max_size is delivered
+    for qos in (0, 1):
+        net, c, rec = connected(max_size=M)
+        msg = filler(M - 7 - 2 * qos)
+        eq(deliver(net, c, pub("big/t", msg, qos, 9)), 0x30)
+        eq(rec.msgs, [(b"big/t", msg, False, False)])
+        eq(rec.st, [])
+        check(len(c._rb) <= M, "the receive buffer grew to %d" % len(c._rb))
+
+
+def case_max_size_topic_too_big():
+    M = 100
+    for qos in (0, 1):
+        pkt = pub("t" * 150, b"x" * 50, qos, 5)
+        for cuts in ([], list(range(1, len(pkt)))):
+            net, c, rec = connected(max_size=M)
+            net.feed(*cut(pkt, cuts))
+            fails(net, c, errno.ETOOBIG)
+            eq(rec.msgs, [])
+            eq(net.take(), b"")
+            check(len(c._rb) <= M, "the receive buffer grew to %d" % len(c._rb))
+            closed(net, c)
+
+
+# -- incoming QoS 2: exactly once
+
+
+def case_in_qos2_duplicate():
+    net, c, rec = connected()
+    m = (b"q/2", b"once", False, False)
+    eq(deliver(net, c, pub("q/2", b"once", 2, 7)), 0x30)
+    eq(net.take(), h("50 02 00 07"))
+    eq(rec.msgs, [m])
+    for dup in (True, False):  # resent before PUBREL: not delivered, PUBREC again
+        eq(deliver(net, c, pub("q/2", b"once", 2, 7, dup=dup)), 0x30)
+        eq(net.take(), h("50 02 00 07"))
+        eq(rec.msgs, [m], "a duplicate was delivered")
+    eq(deliver(net, c, pub("q/2", b"other", 2, 8)), 0x30)  # another pid meanwhile
+    eq(net.take(), h("50 02 00 08"))
+    eq(rec.msgs, [m, (b"q/2", b"other", False, False)])
+    eq(deliver(net, c, h("62 02 00 07")), 0x60)
+    eq(net.take(), h("70 02 00 07"))
+    eq(deliver(net, c, pub("q/2", b"new", 2, 7)), 0x30)  # the pid is free: a new message
+    eq(net.take(), h("50 02 00 07"))
+    eq(rec.msgs, [m, (b"q/2", b"other", False, False), (b"q/2", b"new", False, False)])
+    eq(rec.st, [])
+
+
+# -- outgoing bytes
+
+
+def case_out_connect():
+    base = "10 0f " + MQTT4 + " 02 0000 0003 636964"
+    for kw, will, clean, expect in (
+        ({}, None, True, base),
+        ({}, None, False, "10 0f " + MQTT4 + " 00 0000 0003 636964"),
+        ({"keepalive": 60}, None, True, "10 0f " + MQTT4 + " 02 003c 0003 636964"),
+        ({"keepalive": 65535}, None, True, "10 0f " + MQTT4 + " 02 ffff 0003 636964"),
+        ({"client_id": ""}, None, True, "10 0c " + MQTT4 + " 02 0000 0000"),
+        ({}, ("w/t", "bye", True, 1), True,
+         "10 19 " + MQTT4 + " 2e 0000 0003 636964 0003 772f74 0003 627965"),
+        ({}, ("w", b"", False, 2), True, "10 14 " + MQTT4 + " 16 0000 0003 636964 0001 77 0000"),
+        ({}, (b"w", "m", False, 0), True, "10 15 " + MQTT4 + " 06 0000 0003 636964 0001 77 0001 6d"),
+        ({"user": "u", "password": "p"}, None, True,
+         "10 15 " + MQTT4 + " c2 0000 0003 636964 0001 75 0001 70"),
+        ({"user": "user"}, None, True, "10 15 " + MQTT4 + " 82 0000 0003 636964 0004 75736572"),
+        ({"user": ""}, None, True, "10 11 " + MQTT4 + " 82 0000 0003 636964 0000"),
+        ({"password": "p"}, None, True, base),  # no password without a user
+        ({"client_id": "c", "user": "us", "password": b"pw", "keepalive": 300}, ("t", "m", True, 2),
+         False, "10 1b " + MQTT4 + " f4 012c 0001 63 0001 74 0001 6d 0002 7573 0002 7077"),
+    ):
+        net = fakesock.install()
+        c, rec = client(**kw)
+        if will:
+            c.set_last_will(will[0], will[1], retain=will[2], qos=will[3])
+        net.feed(CONNACK)
+        eq(c.connect(clean_session=clean), 0)
+        eq(net.writes, [h(expect)], "CONNECT in one write()", kw, will)
+        eq(net.addrinfo, [("broker.test", 1883)])
+        eq(len(net.sockets), 1)
+        eq(net.sock.addr, ("10.0.0.1", 1883))
+        check(not net.sock.blocking, "the socket is non-blocking")
+
+
+def case_out_publish():
+    net, c, rec = connected()
+    for args, kw, expect in (
+        (("a/b", b"hi"), {}, "30 07 0003 612f62 6869"),
+        (("a/b", "hi"), {"retain": True}, "31 07 0003 612f62 6869"),
+        ((b"a/b", b""), {}, "30 05 0003 612f62"),
+        (("a/b", bytearray(b"hi")), {"qos": 1}, "32 09 0003 612f62 PID 6869"),
+        (("a/b", memoryview(b"hi")), {"qos": 1, "retain": True}, "33 09 0003 612f62 PID 6869"),
+        (("a/b", b"hi"), {"qos": 1, "dup": True}, "3a 09 0003 612f62 PID 6869"),
+        (("a/b", b"hi"), {"qos": 2}, "34 09 0003 612f62 PID 6869"),
+        (("a/b", b"hi"), {"qos": 2, "retain": True, "dup": True}, "3d 09 0003 612f62 PID 6869"),
+        (("€", "ü"), {}, "30 07 0003 e282ac c3bc"),
+    ):
+        pid = c.publish(*args, **kw)
+        if kw.get("qos"):
+            check(pid and pid in c.rcv_pids, "pid %r in flight" % (pid,))
+            exp = hexpid(expect, pid)
+        else:
+            eq(pid, None)
+            exp = h(expect)
+        eq(net.writes, [exp], "PUBLISH in one write()", args, kw)
+        net.take()
+    eq(len(c.rcv_pids), 5, "five flows in flight")
+
+
+def case_out_remaining_lengths():
+    net, c, rec = connected()
+    for rem, head in ((126, "30 7e"), (127, "30 7f"), (128, "30 80 01"), (16383, "30 ff 7f"),
+                      (16384, "30 80 80 01"), (2097151, "30 ff ff 7f"), (2097152, "30 80 80 80 01")):
+        payload = filler(rem - 3)
+        c.publish("t", payload)
+        if rem == 126:
+            eq(len(net.writes), 1, "a 128-byte packet goes out in one write()")
+        out = net.take()
+        n = len(h(head))
+        eq(len(out), n + rem, "packet length, remaining length %d" % rem)
+        eq(out[: n + 3], h(head) + b"\x00\x01t", "remaining length %d" % rem)
+        check(out[-len(payload) :] == payload, "payload of %d bytes differs" % len(payload))
+        out = payload = None
+
+
+def case_out_subscribe_unsubscribe():
+    net, c, rec = connected()
+    for f, args, expect in (
+        (c.subscribe, ("a/b", 1), "82 08 PID 0003 612f62 01"),
+        (c.subscribe, ("a/b",), "82 08 PID 0003 612f62 00"),
+        (c.subscribe, (b"a/b", 2), "82 08 PID 0003 612f62 02"),
+        (c.subscribe, ([("a/b", 0), ("c", 2)],), "82 0c PID 0003 612f62 00 0001 63 02"),
+        (c.subscribe, ([("x", 1)],), "82 06 PID 0001 78 01"),
+        (c.unsubscribe, ("a/b",), "a2 07 PID 0003 612f62"),
+        (c.unsubscribe, (["a/b", "c"],), "a2 0a PID 0003 612f62 0001 63"),
+        (c.unsubscribe, ([b"+/#"],), "a2 07 PID 0003 2b2f23"),
+    ):
+        pid = f(*args)
+        check(pid and pid in c.rcv_pids, "pid %r in flight" % (pid,))
+        eq(net.writes, [hexpid(expect, pid)], "one write()", args)
+        net.take()
+
+
+def case_out_ping_disconnect():
+    net, c, rec = connected()
+    c.ping()
+    eq(net.writes, [PINGREQ])
+    net.take()
+    c.disconnect()
+    eq(net.writes, [h("e0 00")])
+    net.take()
+    closed(net, c)
+    raises(errno.ECONNOT, c.publish, "a", b"x")
+    raises(errno.ECONNOT, c.ping)
+    c.disconnect()  # again: nothing happens
+    eq(net.take(), b"")
+
+
+# -- short writes
+
+
+def case_short_writes():
+    big = filler(300)
+    for plan, cycle, wmax in (
+        ([], False, 1),
+        ([None, 3], True, 0),
+        ([None, None, 1, None, 7], True, 0),
+        ([None] * 5 + [2], False, 5),
+    ):
+        net = fakesock.install()
+        net.write_plan(plan, cycle)
+        net.wmax = wmax
+        c, rec = client(user="u", password="p")
+        net.feed(CONNACK)
+        eq(c.connect(), 0)
+        what = "plan %r wmax %d" % (plan, wmax)
+        eq(net.take(), h("10 15 " + MQTT4 + " c2 0000 0003 636964 0001 75 0001 70"), what)
+        pid = c.publish("a/b", big, qos=1)
+        eq(net.take(), pub("a/b", big, 1, pid), what)
+        pid = c.subscribe([("a/+", 1), ("b", 2)])
+        eq(net.take(), hexpid("82 0c PID 0003 612f2b 01 0001 62 02", pid), what)
+        eq(deliver(net, c, pub("in", b"x", 2, 0x4242)), 0x30)
+        eq(net.take(), h("50 02 42 42"), what)
+        c.ping()
+        eq(net.take(), PINGREQ, what)
+        check(net.clock.elapsed() < 5000, "a socket_timeout passed", what)
+        check(c.sock is not None, what)
+
+
+def case_write_never_completes():
+    for plan, what in (([], "nothing accepted"), ([5], "5 bytes, then nothing"),
+                       ([1, None, 1], "2 bytes, then nothing")):
+        net, c, rec = connected(socket_timeout=2)
+        net.write_plan(plan)
+        net.wmax = 0
+        t = net.clock.elapsed()
+        raises(errno.ECONTIMEOUT, c.publish, "a/b", b"x" * 50, qos=1)
+        waited = net.clock.elapsed() - t
+        check(2000 <= waited <= 2500, "gave up after %d ms, socket_timeout 2 s" % waited, what)
+        closed(net, c)
+    # the same during connect(): the CONNECT never goes out
+    net = fakesock.install()
+    net.wmax = 0
+    c, rec = client(socket_timeout=1)
+    net.feed(CONNACK)
+    raises(errno.ECONTIMEOUT, c.connect)
+    check(1000 <= net.clock.elapsed() <= 1500, "gave up after %d ms" % net.clock.elapsed())
+    closed(net, c)
+
+
+# -- bad arguments
+
+
+def case_bad_arguments_refused():
+    net, c, rec = connected()
+
+    def refused(code, f, *args, **kw):
+        raises(code, f, *args, **kw)
+        eq(net.take(), b"", "bytes written by a refused call", f, args, kw)
+
+    for q in (3, -1, "1", None):
+        refused(errno.EARG, c.publish, "a/b", b"x", qos=q)
+    for t in ("a/+", "a/#", "#", "+", "a+b", "a#", "", b"", "a\x00b", b"\x00"):
+        refused(errno.EARG, c.publish, t, b"x")
+    refused(errno.ESTRTOLONG, c.publish, "a" * 65536, b"x")
+    refused(errno.ESTRTOLONG, c.publish, "é" * 32768, b"x")  # 32768 characters, 65536 bytes
+    for bad in (1, None, {}, 1.5, ["a"]):
+        refused(errno.EARG, c.publish, bad, b"x")
+        refused(errno.EARG, c.publish, "a/b", bad)
+        refused(errno.EARG, c.publish, "a/b", bad, qos=1)
+    for f in ("a/#/b", "a+", "#a", "a/b#", "", "+a", "a/+b", "a/#/", "a\x00"):
+        refused(errno.EARG, c.subscribe, f)
+        refused(errno.EARG, c.subscribe, [("ok", 0), (f, 0)])
+        refused(errno.EARG, c.unsubscribe, f)
+        refused(errno.EARG, c.unsubscribe, ["ok", f])
+    refused(errno.ESTRTOLONG, c.subscribe, "a" * 65536)
+    for q in (3, -1, "1"):
+        refused(errno.EARG, c.subscribe, "a", q)
+        refused(errno.EARG, c.subscribe, [("a", 0), ("b", q)])
+    for bad in (1, None, 2.0, [], [1]):
+        refused(errno.EARG, c.unsubscribe, bad)
+    refused(errno.EARG, c.subscribe, [])
+    eq(c.rcv_pids, {}, "no packet id taken by a refused call")
+    eq(rec.msgs + rec.st, [])
+    # the connection is still usable
+    check(c.sock is not None and not net.sock.closed, "the connection was dropped")
+    c.publish("a/b", b"ok")
+    eq(net.take(), h("30 07 0003 612f62 6f6b"))
+    t = "€" * 21845  # 65535 bytes: the longest topic
+    c.publish(t, b"x")
+    eq(net.take(), pub(t, b"x"))
+    for f in ("#", "+", "a/+/b", "+/+", "a/#", "/", "+/#", "a//b", "/+/"):
+        pid = c.subscribe(f, 1)
+        eq(net.take(), packet(0x82, s16(pid) + mstr(f) + b"\x01"), "valid filter " + f)
+        pid = c.unsubscribe(f)
+        eq(net.take(), packet(0xA2, s16(pid) + mstr(f)), "valid filter " + f)
+
+
+def case_bad_will_refused():
+    net = fakesock.install()
+    c, rec = client()
+    raises(errno.EARG, c.set_last_will, "w", "m", qos=3)
+    raises(errno.EARG, c.set_last_will, "w", "m", qos=-1)
+    raises(errno.EARG, c.set_last_will, "w/#", "m")
+    raises(errno.EARG, c.set_last_will, "+", "m")
+    raises(errno.EARG, c.set_last_will, "", "m")
+    net.feed(CONNACK)
+    eq(c.connect(), 0)
+    eq(net.writes, [h("10 0f " + MQTT4 + " 02 0000 0003 636964")], "no will was kept")
+
+
+def case_bad_will_message_refused():
+    # a will message of a wrong type is refused too, and leaves the will as it was
+    for before in (None, ("a", "m1")):
+        for msg in (5, None, {}):
+            net = fakesock.install()
+            c, rec = client()
+            if before:
+                c.set_last_will(*before)
+            raises(errno.EARG, c.set_last_will, "w", msg)
+            net.feed(CONNACK)
+            eq(c.connect(), 0)
+            if before:
+                expect = "10 16 " + MQTT4 + " 06 0000 0003 636964 0001 61 0002 6d31"
+            else:
+                expect = "10 0f " + MQTT4 + " 02 0000 0003 636964"
+            eq(net.writes, [h(expect)], "after set_last_will('w', %r), will before: %r" % (msg, before))
+
+
+def case_bad_keepalive_refused():
+    for ka in (70000, 65536, -1):
+        net = fakesock.install()
+        c, rec = client(keepalive=ka)
+        net.feed(CONNACK)
+        raises(errno.EARG, c.connect)
+        eq(net.sockets, [], "a socket was opened with keepalive %d" % ka)
+        eq(net.take(), b"")
+        check(c.sock is None)
+
+
+# -- time: keep-alive, message_timeout, wait_msg
+
+
+def case_keepalive():
+    for start in STARTS:
+        net, c, rec = connected(start=start, keepalive=10)
+        clk = net.clock
+        clk.advance(7499)
+        eq(c.check_msg(), None)
+        eq(net.take(), b"", "PINGREQ before 7.5 s")
+        clk.advance(2)
+        eq(c.check_msg(), None)
+        eq(net.take(), PINGREQ)
+        clk.advance(9998)  # no PINGRESP yet: no second PINGREQ meanwhile
+        eq(c.check_msg(), None)
+        eq(net.take(), b"")
+        clk.advance(3)  # 10.001 s after PINGREQ: the link is dead
+        raises(errno.EKEEPALIVE, c.check_msg)
+        closed(net, c)
+
+        # a PINGRESP clears it; the next PINGREQ comes 7.5 s after the last one
+        net, c, rec = connected(start=start, keepalive=10)
+        clk = net.clock
+        clk.advance(7501)
+        c.check_msg()
+        eq(net.take(), PINGREQ)
+        clk.advance(5000)
+        eq(deliver(net, c, PINGRESP), 0xD0)
+        clk.advance(2498)
+        eq(c.check_msg(), None)
+        eq(net.take(), b"")
+        clk.advance(2)
+        eq(c.check_msg(), None)
+        eq(net.take(), PINGREQ, "the second PINGREQ")
+        clk.advance(5000)
+        eq(deliver(net, c, PINGRESP), 0xD0)
+        clk.advance(7000)  # 12 s after the second PINGREQ: answered, no error; a third one
+        eq(c.check_msg(), None)
+        eq(net.take(), PINGREQ)
+        check(c.sock is not None)
+
+        # sending (and hearing back) keeps the link alive without PINGREQ
+        net, c, rec = connected(start=start, keepalive=10)
+        clk = net.clock
+        clk.advance(5000)
+        pid = c.publish("a", b"x", qos=1)
+        eq(deliver(net, c, ack(0x40, pid)), 0x40)
+        net.take()
+        clk.advance(7499)
+        eq(c.check_msg(), None)
+        eq(net.take(), b"", "PINGREQ 7.499 s after the last packet sent")
+        clk.advance(2)
+        eq(c.check_msg(), None)
+        eq(net.take(), PINGREQ)
+
+
+def case_message_timeout():
+    for start in STARTS:
+        net, c, rec = connected(start=start, message_timeout=3)
+        clk = net.clock
+        pid = c.publish("a", b"x", qos=1)
+        clk.advance(2999)
+        c.check_msg()
+        eq(rec.st, [])
+        check(pid in c.rcv_pids)
+        clk.advance(2)
+        c.check_msg()
+        eq(rec.st, [(pid, 0)])
+        check(pid not in c.rcv_pids, "a timed-out flow stays in rcv_pids")
+        clk.advance(10000)
+        c.check_msg()
+        eq(rec.st, [(pid, 0)], "the timeout is reported once")
+        eq(deliver(net, c, ack(0x40, pid)), 0x40)
+        eq(rec.st, [(pid, 0), (pid, 2)], "a late PUBACK")
+        eq(net.take(), pub("a", b"x", 1, pid), "only the PUBLISH was written")
+
+
+def case_timeout_callback_publishes():
+    net, c, rec = connected(message_timeout=3)
+    again = []
+
+    def stat(pid, status):
+        rec.stat(pid, status)
+        if status == 0 and len(again) < 3:  # publish each timed-out message again
+            again.append(c.publish("a", b"again", qos=1))
+
+    c.set_callback_status(stat)
+    first = [c.publish("a", b"m%d" % i, qos=1) for i in range(3)]
+    clk = net.clock
+    clk.advance(1000)
+    sub = c.subscribe("s")  # times out 1 s later than the rest
+    net.take()
+    clk.advance(2001)
+    eq(c.check_msg(), None)
+    eq(sorted(rec.st), sorted([(p, 0) for p in first]))
+    eq(len(again), 3)
+    eq(sorted(c.rcv_pids), sorted(again + [sub]), "in flight: the new ones and the SUBSCRIBE")
+    check(not [p for p in again if p in first], "a packet id reused", again, first)
+    eq(net.take(), b"".join(pub("a", b"again", 1, p) for p in again))
+    clk.advance(1000)
+    eq(c.check_msg(), None)
+    eq(rec.st[3:], [(sub, 0)])
+    clk.advance(2001)
+    eq(c.check_msg(), None)
+    eq(sorted(rec.st[4:]), sorted([(p, 0) for p in again]))
+    eq(c.rcv_pids, {})
+    eq(net.take(), b"")
+
+
+def case_wait_msg():
+    net, c, rec = connected()
+    m = pub("w", b"1", 1, 0x0101)
+    net.feed(None, None, None, m)
+    eq(c.wait_msg(), 0x30)
+    eq(rec.msgs, [(b"w", b"1", False, False)])
+    eq(net.take(), h("40 02 01 01"))
+    # split, with would-blocks and time passing in between
+    net.feed(m[:3], None, 700, None, m[3:5], 2500, m[5:])
+    eq(c.wait_msg(), 0x30)
+    eq(len(rec.msgs), 2)
+    eq(net.take(), h("40 02 01 01"))
+    check(net.clock.elapsed() >= 3200, "the fake clock did not move")
+    # the first packet handled is returned; the one after it waits for the next call
+    net.feed(None, 500, ack(0x40, 0x777) + pub("w", b"2"))
+    eq(c.wait_msg(), 0x40)
+    eq((len(rec.msgs), rec.st), (2, [(0x777, 2)]))
+    eq(c.wait_msg(), 0x30)
+    eq(len(rec.msgs), 3)
+    eq(net.pending(), [])
+
+    for start in STARTS:
+        # PINGREQ while waiting
+        net, c, rec = connected(start=start, keepalive=2)
+        net.feed(None, 3000, PINGRESP)
+        eq(c.wait_msg(), 0xD0)
+        eq(net.clock.elapsed(), 3000)
+        eq(net.writes, [PINGREQ])
+        check(1500 <= net.wtimes[0] < 3000, "PINGREQ at %d ms, keepalive 2 s" % net.wtimes[0])
+        net.take()
+        # nothing at all comes: wait_msg() does not hang, the keep-alive gives up
+        raises(errno.EKEEPALIVE, c.wait_msg)
+        eq(net.take(), PINGREQ)
+        closed(net, c)
+
+
+# -- connect()
+
+
+def case_connect_connack():
+    for flags, present in ((0, 0), (1, 1)):
+        connack = bytes([0x20, 2, flags, 0])
+
+        def test(cuts):
+            net = fakesock.install()
+            c, rec = client()
+            net.feed(*cut(connack, cuts))
+            eq(c.connect(), present, "session present")
+            check(c.sock is not None)
+            eq(deliver(net, c, PINGRESP), 0xD0, "a packet after the CONNACK")
+
+        each_split(4, test)
+    # a CONNACK after some time, within socket_timeout
+    net = fakesock.install()
+    c, rec = client(socket_timeout=5)
+    net.feed(4000, None, CONNACK)
+    eq(c.connect(), 0)
+    eq(net.clock.elapsed(), 4000)
+
+
+def case_connect_refused():
+    for code in (1, 2, 3, 4, 5, 6, 0x80, 0xFF):
+        net = fakesock.install()
+        c, rec = client()
+        net.feed(bytes([0x20, 2, 0, code]))
+        e = raises(20 + code if code < 6 else 20, c.connect)
+        if code >= 6:
+            eq(e.args, (20, code))
+        eq(net.take()[:1], b"\x10", "CONNECT was sent")
+        closed(net, c)
+
+
+def case_connect_not_connack():
+    for first in (ack(0x40, 1), pub("t", b"x"), h("20 03 00 00 00"), h("21 02 00 00"),
+                  h("d0 00") + pub("t", b"x"), h("90 03 00 01 00")):
+        net = fakesock.install()
+        c, rec = client(socket_timeout=5)
+        net.feed(first)
+        try:
+            raises(errno.ECONLENGTH, c.connect)
+            closed(net, c)
+        except AssertionError as e:
+            raise AssertionError("first packet %s: %s" % (short(first), e))
+
+
+def case_connect_short_first_packet():
+    # a first packet shorter than a CONNACK, then silence: it is still not a CONNACK
+    for first in (h("d0 00"), h("e0 00"), h("30 00")):
+        net = fakesock.install()
+        c, rec = client(socket_timeout=5)
+        net.feed(first)
+        try:
+            raises(errno.ECONLENGTH, c.connect)
+            closed(net, c)
+        except AssertionError as e:
+            raise AssertionError("first packet %s: %s" % (short(first), e))
+
+
+def case_connect_timeout_and_eof():
+    for script in ((), (h("20 02"),), (h("20"), None, 3000, h("02 00"))):
+        net = fakesock.install()
+        c, rec = client(socket_timeout=5)
+        net.feed(*script)
+        raises(errno.ECONTIMEOUT, c.connect)
+        check(5000 <= net.clock.elapsed() <= 5100, "gave up after %d ms" % net.clock.elapsed())
+        closed(net, c)
+    for script in ((EOF,), (h("20 02"), None, EOF)):
+        net = fakesock.install()
+        c, rec = client(socket_timeout=5)
+        net.feed(*script)
+        raises(errno.ECONCLOSE, c.connect)
+        closed(net, c)
+
+
+# -- the runner
+
+
+def all_cases():
+    return sorted(n for n in globals() if n.startswith("case_"))
+
+
+def run(name):
+    try:
+        globals()[name]()
+    finally:
+        fakesock.uninstall()
+
+
+def format_exc(e):
+    if hasattr(sys, "print_exception"):  # MicroPython
+        import io
+
+        s = io.StringIO()
+        sys.print_exception(e, s)
+        return s.getvalue()
+    import traceback
+
+    return "".join(traceback.format_exception(type(e), e, e.__traceback__))
+
+
+def main():
+    only = os.getenv("CASE")
+    passed = failed = 0
+    for name in [only] if only else all_cases():
+        try:
+            run(name)
+        except Exception as e:
+            failed += 1
+            print("FAIL %s: %s" % (name, format_exc(e)))
+        else:
+            passed += 1
+            print("ok " + name)
+    print("%d passed, %d failed" % (passed, failed))
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Allocation-free hot paths, proved with micropython.heap_lock() on the unix port:
+any heap allocation while the heap is locked raises MemoryError."""
+
+
+import pytest
+
+
+@pytest.fixture
+def mp_run(request, tmp_path):
+    # heap_lock() and gc.mem_free() are MicroPython's: these run on the unix port only
+    from conftest import Runner
+
+    return Runner("micropython", tmp_path, request)
+
+
+def test_idle_check_msg_and_qos0_publish_allocate_nothing(mp_run):
+    mp_run("""
+    import micropython, gc
+    c = client("alloc", keepalive=60)
+    inbox = Inbox()
+    c.set_callback(inbox)
+    c.connect()
+    t = name("alloc").encode()
+    c.subscribe(t, 0)
+    until(lambda: c.check_msg() is None and not c.rcv_pids, [c], what="SUBACK")
+    msg = b"x" * 40
+    gc.collect()
+    micropython.heap_lock()
+    try:
+        for i in range(1000):
+            c.check_msg()       # idle: nothing has arrived
+        for i in range(100):
+            c.publish(t, msg)   # QoS 0, bytes topic, bytes payload
+    finally:
+        micropython.heap_unlock()
+    until(lambda: len(inbox.msgs) == 100, [c], what="the 100 messages")
+    eq(inbox.payloads(), [msg] * 100)
+    c.disconnect()
+    """)
+
+
+def test_received_message_costs_at_most_128_bytes(mp_run):
+    mp_run("""
+    import micropython, gc
+    c = client("alloc2")
+    got = [0]
+    def cb(topic, msg, retained, dup):
+        got[0] += 1
+    c.set_callback(cb)
+    c.connect()
+    t = name("alloc2").encode()
+    c.subscribe(t, 0)
+    until(lambda: c.check_msg() is None and not c.rcv_pids, [c], what="SUBACK")
+    p = client("alloc2pub")
+    st = Status()
+    p.set_callback_status(st)
+    p.connect()
+    for i in range(50):
+        p.publish(t, b"payload%02d" % i, qos=1)
+    until(lambda: len(st.log) == 50, [p], what="the broker has them all")
+    until(lambda: got[0], [c])  # the first one caches the topic; measure the rest
+    n0 = got[0]
+    gc.collect()
+    f0 = gc.mem_free()
+    gc.disable()
+    while got[0] < 50:
+        c.check_msg()
+    used = f0 - gc.mem_free()
+    gc.enable()
+    per = used // (got[0] - n0)
+    print("heap bytes per received message:", per)
+    check(per <= 128, "per message", per)
+    c.disconnect()
+    """)

@@ -110,9 +110,11 @@ class Mosquitto:
         return self
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(10)
+        if self.proc:
+            if self.proc.poll() is None:
+                self.proc.send_signal(sig)
+                self.proc.wait(10)
+            self.proc.stderr.close()
         self.proc = None
 
     def log(self):

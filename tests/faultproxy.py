@@ -9,7 +9,8 @@ Commands, from pytest (proxy.command("...")) or from a client script (one line t
   pass            forward as received
   chunk <delay>   forward one byte per write, sleeping <delay> s after each byte
   blackhole       stop forwarding, keep every socket open (a half-open link);
-                  what was held back flows again after "pass" or "chunk"
+                  what was held back (data, and a FIN from either side) flows
+                  again after "pass" or "chunk"
   kill            close both sides of every open connection (FIN)
   reset           abort both sides of every open connection (RST: SO_LINGER 0)
 

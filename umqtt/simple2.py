@@ -301,8 +301,7 @@ class MQTTClient:
             from ssl import wrap_socket as w
         p = {"server_hostname": self.server}  # SNI, and the name verified
         p.update(self.ssl_params or {})
-        if "cadata" in p:  # a CA was given: verify with it, whatever the default
-            p.setdefault("cert_reqs", 2)  # CERT_REQUIRED
+        p.setdefault("cert_reqs", 2)  # CERT_REQUIRED: insecure only when asked (cert_reqs=0)
         return w(s, **p)
 
     def _close(self):

@@ -8,9 +8,11 @@ Commands, from pytest (proxy.command("...")) or from a client script (one line t
 
   pass            forward as received
   chunk <delay>   forward one byte per write, sleeping <delay> s after each byte
-  blackhole       stop forwarding, keep every socket open (a half-open link);
+  blackhole [up|down]
+                  stop forwarding (both ways, or only client->server "up" or
+                  server->client "down"), keep every socket open (a half-open link);
                   what was held back (data, and a FIN from either side) flows
-                  again after "pass" or "chunk"
+                  again after "pass" or "chunk", or dies with "kill"
   kill            close both sides of every open connection (FIN)
   reset           abort both sides of every open connection (RST: SO_LINGER 0)
 
@@ -57,8 +59,9 @@ class FaultProxy:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(5)
 
     async def _start(self):
-        self.flowing = asyncio.Event()
-        self.flowing.set()
+        self.flowing = {"up": asyncio.Event(), "down": asyncio.Event()}
+        for e in self.flowing.values():
+            e.set()
         self.server = await asyncio.start_server(self._accept, self.host, 0)
         self.ctl = await asyncio.start_server(self._control, self.host, 0)
         self.port = self.server.sockets[0].getsockname()[1]
@@ -69,7 +72,8 @@ class FaultProxy:
         self.server.close()
         self.ctl.close()
         me = asyncio.current_task()
-        self.flowing.set()  # wakes the pumps held by a blackhole: they find closed sockets
+        for e in self.flowing.values():  # wakes the pumps held by a blackhole:
+            e.set()  # they find closed sockets
         for _ in range(5):  # a connection accepted meanwhile ends at once (closing)
             await self._close_all(rst=False)
             tasks = asyncio.all_tasks() - {me}
@@ -85,10 +89,13 @@ class FaultProxy:
         if word in ("pass", "chunk"):
             self.mode = word
             self.delay = float(arg or 0)
-            self.flowing.set()
-        elif word == "blackhole":
+            for e in self.flowing.values():
+                e.set()
+        elif word == "blackhole" and arg in ("", "up", "down"):
             self.mode = word
-            self.flowing.clear()
+            for way, e in self.flowing.items():
+                if arg in ("", way):
+                    e.clear()
         elif word in ("kill", "reset"):
             await self._close_all(rst=word == "reset")
         else:
@@ -130,7 +137,7 @@ class FaultProxy:
                 if not data:
                     break
                 while data:
-                    await self.flowing.wait()  # blackhole: hold the data, keep the sockets
+                    await self.flowing[way].wait()  # blackhole: hold the data, keep the sockets
                     if writer.is_closing():
                         return
                     n = 1 if self.mode == "chunk" else len(data)
@@ -143,7 +150,7 @@ class FaultProxy:
                         await asyncio.sleep(self.delay)
             # one side ended (EOF): end the other side too (no half-close here), but
             # not through a blackhole, where the FIN is held back like the data
-            await self.flowing.wait()
+            await self.flowing[way].wait()
         except ConnectionError:
             pass
         writer.close()

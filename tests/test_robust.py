@@ -6,7 +6,8 @@ SUB = """
 from umqtt.robust2 import MQTTClient as R
 def by_qos(msgs, qos):
     # the broker keeps order per QoS level [MQTT-4.6.0]: QoS 2 goes out on PUBREL
-    return [m for m in msgs if int(m.lstrip(b"q")) % 2 == qos % 2]
+    # message i was published with QoS 1 + i % 2
+    return [m for m in msgs if int(m.lstrip(b"q")) % 2 == qos - 1]
 def in_order(got, sent):
     for q in (1, 2):
         eq(by_qos(got, q), by_qos(sent, q), "order of QoS", q)
@@ -318,5 +319,44 @@ def test_unanswered_messages_are_resent_in_order_after_the_link_dies(run, mosqui
         check(all(p in delivered for p in pids), "every pid confirmed", st.log)
         """, env={"PROXY_PORT": str(px.port)},
             actions={k: (lambda k=k: px.command(k)) for k in ("blackhole", "kill", "pass")})
+    finally:
+        px.stop()
+
+
+def test_lost_acknowledgements_mean_dup_resends_and_qos2_exactly_once(run, mosquitto):
+    # The broker got every PUBLISH, but its PUBACKs / PUBRECs never come back before the
+    # connection dies: after the reconnect (session kept) robust2 re-sends them, DUP=1
+    # with the same pids, and the broker's session keeps QoS 2 exactly once.
+    from faultproxy import FaultProxy
+
+    px = FaultProxy(mosquitto.port).start()
+    try:
+        run(prelude=SUB, body="""
+        t = name("r/ack")
+        s, inbox = subscriber("r-ack-sub", t)
+        c = client("r-ack", cls=R, port=int(env("PROXY_PORT")), socket_timeout=1)
+        c.DELAY_MIN = 20
+        c.connect(clean_session=False)
+        ask("blackhole down")
+        pids = [c.publish(t, b"%d" % i, qos=1 + i % 2) for i in range(10)]
+        until(lambda: len(inbox.msgs) == 5, [s], what="the broker has the QoS 1 ones")
+        eq(len(c.inflight), 10)
+        ask("kill")
+        ask("pass")
+        t0 = ticks_ms()
+        while c.things_to_do() or len(set(inbox.payloads())) < 10:
+            if c.is_conn_issue():
+                c.reconnect()
+            c.check_msg()
+            s.check_msg()
+            check(ticks_diff(ticks_ms(), t0) < 15000, "delivered", inbox.payloads())
+            sleep_ms(1)
+        drain([s], 300)
+        got = inbox.payloads()
+        in_order([m for i, m in enumerate(got) if m not in got[:i]], [b"%d" % i for i in range(10)])
+        q2 = by_qos(got, 2)
+        eq(sorted(q2), sorted(set(q2)), "QoS 2 exactly once")
+        """, env={"PROXY_PORT": str(px.port)},
+            actions={k: (lambda k=k: px.command(k)) for k in ("blackhole down", "kill", "pass")})
     finally:
         px.stop()

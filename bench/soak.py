@@ -28,9 +28,9 @@ from faultproxy import FaultProxy  # noqa: E402
 FAULTS = ("kill", "reset", "blackhole", "ackloss", "restart")
 
 
-def faults(broker, proxy, rng, stop, log):
-    """Every 0.5 to 3 s, one fault, drawn from FAULTS with the seeded generator."""
-    while not stop.wait(rng.uniform(0.5, 3.0)):
+def faults(broker, proxy, rng, stop, log, gap):
+    """Every 0.5 to `gap` s, one fault, drawn from FAULTS with the seeded generator."""
+    while not stop.wait(rng.uniform(0.5, gap)):
         f = rng.choice(FAULTS)
         log.append(f)
         if f in ("kill", "reset"):
@@ -79,6 +79,7 @@ def main(argv=None):
     ap.add_argument("--qos2", type=int, default=5000)
     ap.add_argument("--rate", type=int, default=200, help="messages a second")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--gap", type=float, default=3.0, help="most seconds between two faults")
     ap.add_argument("--seconds", type=int, default=0, help="time limit (default: from the rate)")
     a = ap.parse_args(argv)
     limit = a.seconds or int((a.qos1 + a.qos2) / a.rate * 2) + 60
@@ -100,7 +101,7 @@ def main(argv=None):
         t0 = time.monotonic()
         pub = subprocess.Popen([micropython, os.path.join(HERE, "soak_client.py")], env=env,
                                stdout=subprocess.PIPE, text=True)
-        chaos = threading.Thread(target=faults, args=(broker, proxy, rng, stop, log), daemon=True)
+        chaos = threading.Thread(target=faults, args=(broker, proxy, rng, stop, log, a.gap), daemon=True)
         chaos.start()
         out, _ = pub.communicate(timeout=limit + 30)
         stop.set()

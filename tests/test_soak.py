@@ -9,7 +9,7 @@ from conftest import REPO
 
 def test_short_soak_loses_nothing():
     p = subprocess.run([sys.executable, os.path.join(REPO, "bench", "soak.py"), "--qos1", "1500",
-                        "--qos2", "500", "--rate", "250", "--seed", "5"],
+                        "--qos2", "500", "--rate", "200", "--seed", "5", "--gap", "1.2"],
                        capture_output=True, text=True, timeout=300)
     print(p.stdout)
     assert p.returncode == 0, p.stdout + p.stderr

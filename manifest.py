@@ -1,0 +1,14 @@
+# Freezing umqtt.simple2 and umqtt.robust2 (with umqtt.errno and umqtt.store) into
+# MicroPython firmware: add
+#     include("/path/to/this/folder/manifest.py")
+# to the board's manifest (e.g. through FROZEN_MANIFEST). umqtt/_cpython.py is for
+# CPython only and is not frozen.
+import json
+
+metadata(
+    description="MQTT 3.1.1 client that keeps QoS >= 1 messages across outages",
+    version=json.load(open("package.json"))["version"],  # the manifest's folder is the cwd
+    license="MIT",
+)
+include("simple2.manifest.py")
+package("umqtt", files=["robust2.py", "store.py"], opt=3)

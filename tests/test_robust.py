@@ -1,6 +1,7 @@
 """umqtt.robust2 against a real mosquitto, on MicroPython and CPython: queueing while
 offline, re-sending in order after reconnects and broker restarts, overflow reports,
 backoff that never blocks, refusals, resubscription, and the peer's main loop."""
+import pytest
 
 SUB = """
 from umqtt.robust2 import MQTTClient as R
@@ -8,6 +9,16 @@ def by_qos(msgs, qos):
     # the broker keeps order per QoS level [MQTT-4.6.0]: QoS 2 goes out on PUBREL
     # message i was published with QoS 1 + i % 2
     return [m for m in msgs if int(m.lstrip(b"q")) % 2 == qos - 1]
+def settle(c, s, inbox, n, ms=15000):
+    # run both until c has nothing left and n distinct messages reached s
+    t0 = ticks_ms()
+    while c.things_to_do() or len(set(inbox.payloads())) < n:
+        if c.is_conn_issue():
+            c.reconnect()
+        c.check_msg()
+        s.check_msg()
+        check(ticks_diff(ticks_ms(), t0) < ms, "delivered", inbox.payloads())
+        sleep_ms(1)
 def in_order(got, sent):
     for q in (1, 2):
         eq(by_qos(got, q), by_qos(sent, q), "order of QoS", q)
@@ -281,16 +292,23 @@ def test_bad_arguments_raise_instead_of_queueing(run):
     eq(c.things_to_do(), 0)
     """)
 
-
-def test_unanswered_messages_are_resent_in_order_after_the_link_dies(run, mosquitto):
-    # The link goes half-open: PUBLISHes vanish on the way, then the connection dies.
-    # After the reconnect (session kept) they go again, DUP=1 with their own pids,
-    # before anything new.
+@pytest.fixture
+def through_proxy(mosquitto):
+    """run() arguments for a script whose client "r" talks through a fault proxy (port
+    in PROXY_PORT) and switches it with ask("blackhole"), ask("kill")..."""
     from faultproxy import FaultProxy
 
     px = FaultProxy(mosquitto.port).start()
-    try:
-        run(prelude=SUB, body="""
+    yield {"env": {"PROXY_PORT": str(px.port)},
+           "actions": {k: (lambda k=k: px.command(k)) for k in ("blackhole", "blackhole down", "kill", "pass")}}
+    px.stop()
+
+
+def test_unanswered_messages_are_resent_in_order_after_the_link_dies(run, through_proxy):
+    # The link goes half-open: PUBLISHes vanish on the way, then the connection dies.
+    # After the reconnect (session kept) they go again, DUP=1 with their own pids,
+    # before anything new.
+    run(prelude=SUB, body="""
         t = name("r/px")
         s, inbox = subscriber("r-px-sub", t)
         c = client("r-px", cls=R, port=int(env("PROXY_PORT")), socket_timeout=1)
@@ -304,34 +322,20 @@ def test_unanswered_messages_are_resent_in_order_after_the_link_dies(run, mosqui
         ask("kill")
         ask("pass")
         c.publish(t, b"11", qos=2)
-        t0 = ticks_ms()
-        while c.things_to_do() or len(inbox.msgs) < 11:
-            if c.is_conn_issue():
-                c.reconnect()
-            c.check_msg()
-            s.check_msg()
-            check(ticks_diff(ticks_ms(), t0) < 15000, "delivered", inbox.payloads())
-            sleep_ms(1)
+        settle(c, s, inbox, 11)
         got = inbox.payloads()
         eq(sorted(got), sorted([b"%d" % i for i in range(12) if i != 10]), "nothing lost")
         in_order(got, [b"%d" % i for i in range(12) if i != 10])
         delivered = [p for p, x in st.log if x == errno.SDELIVERED]
         check(all(p in delivered for p in pids), "every pid confirmed", st.log)
-        """, env={"PROXY_PORT": str(px.port)},
-            actions={k: (lambda k=k: px.command(k)) for k in ("blackhole", "kill", "pass")})
-    finally:
-        px.stop()
+        """, **through_proxy)
 
 
-def test_lost_acknowledgements_mean_dup_resends_and_qos2_exactly_once(run, mosquitto):
+def test_lost_acknowledgements_mean_dup_resends_and_qos2_exactly_once(run, through_proxy):
     # The broker got every PUBLISH, but its PUBACKs / PUBRECs never come back before the
     # connection dies: after the reconnect (session kept) robust2 re-sends them, DUP=1
     # with the same pids, and the broker's session keeps QoS 2 exactly once.
-    from faultproxy import FaultProxy
-
-    px = FaultProxy(mosquitto.port).start()
-    try:
-        run(prelude=SUB, body="""
+    run(prelude=SUB, body="""
         t = name("r/ack")
         s, inbox = subscriber("r-ack-sub", t)
         c = client("r-ack", cls=R, port=int(env("PROXY_PORT")), socket_timeout=1)
@@ -343,20 +347,10 @@ def test_lost_acknowledgements_mean_dup_resends_and_qos2_exactly_once(run, mosqu
         eq(len(c.inflight), 10)
         ask("kill")
         ask("pass")
-        t0 = ticks_ms()
-        while c.things_to_do() or len(set(inbox.payloads())) < 10:
-            if c.is_conn_issue():
-                c.reconnect()
-            c.check_msg()
-            s.check_msg()
-            check(ticks_diff(ticks_ms(), t0) < 15000, "delivered", inbox.payloads())
-            sleep_ms(1)
+        settle(c, s, inbox, 10)
         drain([s], 300)
         got = inbox.payloads()
         in_order([m for i, m in enumerate(got) if m not in got[:i]], [b"%d" % i for i in range(10)])
         q2 = by_qos(got, 2)
         eq(sorted(q2), sorted(set(q2)), "QoS 2 exactly once")
-        """, env={"PROXY_PORT": str(px.port)},
-            actions={k: (lambda k=k: px.command(k)) for k in ("blackhole down", "kill", "pass")})
-    finally:
-        px.stop()
+        """, **through_proxy)

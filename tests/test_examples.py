@@ -46,7 +46,7 @@ def test_sensor_offline_drops_and_does_not_block(interp, tmp_path):
 
 
 def test_button(interp, mosquitto, tmp_path):
-    out = run_example(interp, "button", mosquitto, tmp_path, rounds=41)
+    out = run_example(interp, "button", mosquitto, tmp_path, rounds=50)
     assert out.count("delivered after") == 3, out
 
 

@@ -354,3 +354,70 @@ def test_lost_acknowledgements_mean_dup_resends_and_qos2_exactly_once(run, throu
         q2 = by_qos(got, 2)
         eq(sorted(q2), sorted(set(q2)), "QoS 2 exactly once")
         """, **through_proxy)
+
+
+def test_store_keeps_messages_across_a_power_cut(run, own_mosquitto):
+    # One process queues messages with the broker away and dies without a word; a new
+    # process on the same store file delivers them all once the broker is there.
+    run(prelude=SUB, body="""
+    from umqtt.store import FileStore
+    c = client("r-store", cls=R, socket_timeout=1)
+    c.store = FileStore("q.dat")
+    eq(c.store.load(c), 0, "nothing saved yet")
+    c.connect(clean_session=False)
+    pids = [c.publish(name("r/store"), b"%d" % i, qos=1 + i % 2) for i in range(4)]
+    c.publish(name("r/store"), b"q0 is not kept")
+    print("pids", pids)
+    """, broker=own_mosquitto, env={"MQTT_RUN": "store"})  # the broker is down: 4 queued
+    own_mosquitto.start()
+    run(prelude=SUB, body="""
+    from umqtt.store import FileStore
+    t = name("r/store")
+    s, inbox = subscriber("r-store-sub", t)
+    c = client("r-store", cls=R, socket_timeout=1)
+    c.store = FileStore("q.dat")
+    eq(c.store.load(c), 4, "the four QoS >= 1 messages")
+    c.connect(clean_session=False)
+    settle(c, s, inbox, 4)
+    in_order(inbox.payloads(), [b"%d" % i for i in range(4)])
+    c2 = client("r-store2", cls=R)
+    c2.store = FileStore("q.dat")
+    eq(c2.store.load(c2), 0, "the store was emptied as they were acknowledged")
+    """, broker=own_mosquitto, env={"MQTT_RUN": "store"})
+
+
+def test_list_subscription_renewed_and_wait_msg_keeps_the_cause(run, own_mosquitto):
+    own_mosquitto.start()
+    run(prelude=SUB, body="""
+    a, b = name("r/la"), name("r/lb")
+    c = client("r-list", cls=R, socket_timeout=1)
+    c.DELAY_MIN = 20
+    inbox = Inbox()
+    c.set_callback(inbox)
+    c.connect()
+    c.subscribe([(a, 1), (b, 2)])
+    eq(sorted(c.subs), sorted([(a, 1), (b, 2)]), "remembered one filter at a time")
+    until(lambda: not c.things_to_do(), [c], what="SUBACK")
+    ask("restart")  # a new broker, without the session
+    t0 = ticks_ms()
+    while not c.is_conn_issue():  # wait_msg() returns when the link is gone
+        c.wait_msg()
+        check(ticks_diff(ticks_ms(), t0) < 10000, "wait_msg() noticed")
+    check(isinstance(c.conn_issue[0], (OSError, MQTTException)), c.conn_issue)
+    eq(c.conn_issue[1], 8, "place: wait_msg")
+    check(not (isinstance(c.conn_issue[0], MQTTException) and c.conn_issue[0].args[0] == errno.ECONNOT),
+          "the cause, not 'not connected'", c.conn_issue)
+    t0 = ticks_ms()
+    while c.is_conn_issue():
+        c.reconnect()
+        sleep_ms(5)
+        check(ticks_diff(ticks_ms(), t0) < 10000)
+    until(lambda: not c.things_to_do(), [c], what="SUBACK of the renewed subscriptions")
+    p = client("r-list-pub")
+    p.connect()
+    p.publish(a, b"A", qos=1)
+    p.publish(b, b"B", qos=1)
+    until(lambda: len(inbox.msgs) == 2, [c, p])
+    eq(sorted(inbox.payloads()), [b"A", b"B"])
+    """, broker=own_mosquitto, actions={
+        "restart": lambda: (own_mosquitto.stop(), wipe(own_mosquitto), own_mosquitto.start())})

@@ -28,6 +28,7 @@ ESUBACKFAIL = 44  # (not raised any more: a refused topic gives status SREFUSED)
 EPROTO = 50  # the broker sent a malformed or unexpected packet; connection closed
 EARG = 51  # an argument the library refuses (type, QoS, topic): nothing was sent
 ETOOBIG = 52  # an incoming message whose topic alone is over max_size: connection closed
+ENOACK = 53  # robust2: a message kept in flight got no answer in time: the link is reset
 
 # Status codes for set_callback_status(f): f(pid, status)
 STIMEOUT = 0  # no answer within message_timeout, or the session that held it was lost

@@ -1,7 +1,7 @@
 # umqtt.robust2: keeps every QoS >= 1 message until the broker has it, across outages,
 # and never blocks the application. MIT license; see LICENSE.
-from umqtt import simple2
-from umqtt.simple2 import MQTTException, ticks_ms, ticks_add, ticks_diff
+from .simple2 import (
+    MQTTClient as _Client, MQTTException, _topic, _enc, ticks_ms, ticks_add, ticks_diff)
 
 try:
     from random import getrandbits
@@ -10,7 +10,7 @@ except ImportError:  # a port without random: no jitter
         return 0
 
 
-class MQTTClient(simple2.MQTTClient):
+class MQTTClient(_Client):
     DEBUG = False  # print connection issues and dropped messages
     KEEP_QOS0 = True  # queue QoS 0 messages that cannot be sent now
     NO_QUEUE_DUPS = False  # True: a message equal to a queued one is dropped (reported)
@@ -20,28 +20,27 @@ class MQTTClient(simple2.MQTTClient):
     RESUBSCRIBE = True  # renew subscriptions when the broker lost the session
     DELAY_MIN = 500  # ms before the second connection attempt; doubles up to
     DELAY_MAX = 60000  # ms, with jitter: see delay()
-    PLACES = ("?", "connect", "publish", "subscribe", "reconnect", "sendqueue",
-              "disconnect", "ping", "wait_msg", "keepalive", "check_msg")
+    PLACES = ("? connect publish subscribe reconnect sendqueue disconnect ping wait_msg"
+              " keepalive check_msg").split()  # conn_issue[1] names one of these
+    conn_issue = None  # (exception, place): see PLACES
+    _fails = _due = 0  # connection attempts failed in a row, ticks_ms of the next one
+    _subd = False  # subscriptions are in place on this connection
+    _cbstat = _Client.cbstat  # the application's status callback: none yet
+    store = None  # where messages survive a power cut: see umqtt.store
+    _lastpid = 0  # the last pid drawn, for the store
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.subs = []  # [topic, qos] to renew on a new session
+        _Client.__init__(self, *args, **kwargs)
+        self.subs = []  # (topic, qos) to renew on a new session
         self.msg_to_send = []  # (topic, msg, retain, qos, pid) not sent yet, oldest first
         self.inflight = []  # [topic, msg, retain, qos, pid, released] sent, unanswered, in order
-        self.sub_to_send = []  # (topic, qos) to (un)subscribe; qos -1 = unsubscribe
-        self.sub_to_confirm = {}  # pid -> (topic, qos) awaiting SUBACK / UNSUBACK
-        self.conn_issue = None  # (exception, place): see PLACES
-        self._fails = 0  # connection attempts failed in a row
-        self._due = 0  # ticks_ms of the next attempt
-        self._subd = False  # subscriptions are in place on this connection
+        self.sub_to_send = []  # (op, topic, qos) to SUBSCRIBE or UNSUBSCRIBE when connected
+        self.sub_to_confirm = {}  # pid -> (op, topic, qos) awaiting SUBACK / UNSUBACK
 
     # -- status reports and the pid space
 
     def set_callback_status(self, f):
         self._cbstat = f
-
-    def _cbstat(self, pid, status):
-        pass
 
     def cbstat(self, pid, status):
         # simple2 reports every answer, and every flow that timed out, here
@@ -49,14 +48,13 @@ class MQTTClient(simple2.MQTTClient):
         if m:
             if not status:  # no answer in time: keep it; the link is suspect
                 self.conn_issue = (MQTTException(53), 10)
-                self._close()
-                return
+                return self._close()
             self.inflight.remove(m)
+            self._save()
         elif pid in self.sub_to_confirm:
             s = self.sub_to_confirm.pop(pid)
-            if not status:
-                self.sub_to_send.append(s)
-                return
+            if not status:  # send it again
+                return self.sub_to_send.append(s)
         self._cbstat(pid, status)
 
     def _find(self, pid):
@@ -66,14 +64,13 @@ class MQTTClient(simple2.MQTTClient):
 
     def _pid(self, p=0):
         # a new pid must not be one promised to a queued message either
-        return super()._pid(p or self._newpid())
+        return _Client._pid(self, p or self._newpid())
 
     def _send2(self, op, pid):
         m = self._find(pid)
         if op == 0x62 and m:  # PUBREL: from now on the message itself is never re-sent
             m[5] = 1
-            super()._pid(pid)
-        super()._send2(op, pid)
+        _Client._send2(self, op, pid)
 
     # -- connection
 
@@ -82,6 +79,13 @@ class MQTTClient(simple2.MQTTClient):
             raise e  # a bad argument is the caller's bug, not a connection issue
         self.conn_issue = (e, place)
 
+    def _try(self, place, f, *args):
+        # f(self, *args), a connection failure kept in conn_issue; None then
+        try:
+            return f(self, *args)
+        except (OSError, MQTTException) as e:
+            self._issue(e, place)
+
     def delay(self, fails):
         # ms to wait after `fails` failed attempts in a row: exponential, capped, with
         # jitter so that devices do not come back in step. Override to change the policy.
@@ -89,11 +93,10 @@ class MQTTClient(simple2.MQTTClient):
         return d - (d * getrandbits(8) >> 9)
 
     def connect(self, clean_session=True, place=1):
-        try:
-            sp = super().connect(clean_session)
-        except (OSError, MQTTException) as e:
-            self._issue(e, place)
+        sp = self._try(place, _Client.connect, clean_session)
+        if sp is None:
             # a refusal that will not change by retrying waits the longest
+            e = self.conn_issue[0]
             self._fails = 16 if isinstance(e, MQTTException) and e.args[0] in (21, 22, 24, 25) else self._fails + 1
             self._due = ticks_add(ticks_ms(), self.delay(self._fails))
             return None
@@ -101,42 +104,39 @@ class MQTTClient(simple2.MQTTClient):
         self._fails = 0
         # put our side of the session back [MQTT-4.4.0-1]
         self.rcv_pids.clear()
-        for p in self.sub_to_confirm:
-            self.sub_to_send.append(self.sub_to_confirm[p])
+        self.sub_to_send += self.sub_to_confirm.values()
         self.sub_to_confirm.clear()
-        self._subd = sp
-        if not sp and self.RESUBSCRIBE:
+        self._subd = sp  # a session kept its subscriptions
+        if self.RESUBSCRIBE:
             self.resubscribe()
         for m in self.inflight:
-            if not self.sock:
+            if not self.sock:  # failed again: the rest waits for the next connection
                 break
-            try:
-                if sp and m[5]:
-                    self._send2(0x62, m[4])
-                else:  # DUP=1 with its pid if the broker kept the session, else anew
-                    m[5] = 0
-                    super().publish(m[0], m[1], m[2], m[3], sp, m[4])
-            except (OSError, MQTTException) as e:
-                self._issue(e, place)
+            m[5] = sp and m[5]  # past PUBREC in a session the broker kept
+            if m[5]:
+                self._pid(m[4])
+                self._try(place, _Client._send2, 0x62, m[4])
+            else:  # DUP=1 with its pid if the broker kept the session, else anew
+                self._try(place, _Client.publish, m[0], m[1], m[2], m[3], sp, m[4])
         self.send_queue()
         return sp
 
     def reconnect(self):
-        # At most one attempt, and only when it is due: returns at once otherwise.
-        if self._fails and ticks_diff(self._due, ticks_ms()) > 0:
-            return None
-        return self.connect(False, 4)
+        # At most one attempt, and only when it is due: returns None at once otherwise.
+        if not self._fails or ticks_diff(ticks_ms(), self._due) >= 0:
+            return self.connect(False, 4)
 
     def resubscribe(self):
         # every remembered subscription, in one SUBSCRIBE, once per connection
         if self.subs and not self._subd:
             self._subd = True
-            self._sub1(([tuple(s) for s in self.subs], 0))
+            self._sub1((0x82, self.subs[:], 0))
 
     def is_conn_issue(self):
-        if self.conn_issue:
+        e = self.conn_issue
+        if e:
             self.log()
-        return self.conn_issue is not None
+        return e is not None
 
     def is_keepalive(self):
         # False once the link was found dead (no PINGRESP, or no answer in time)
@@ -149,31 +149,21 @@ class MQTTClient(simple2.MQTTClient):
             print("MQTT (%s):" % self.PLACES[e[1]], *(what or (repr(e[0]),)))
 
     def disconnect(self):
-        try:
-            super().disconnect()
-        except (OSError, MQTTException) as e:
-            self._issue(e, 6)
+        self._try(6, _Client.disconnect)
 
     def ping(self):
-        try:
-            super().ping()
-        except (OSError, MQTTException) as e:
-            self._issue(e, 7)
+        self._try(7, _Client.ping)
 
     def check_msg(self):
-        try:
-            r = super().check_msg()
+        try:  # the idle call, without allocating
+            r = _Client.check_msg(self)
         except (OSError, MQTTException) as e:
-            return self._issue(e, 10)
-        if self.msg_to_send or self.sub_to_send:
-            self.send_queue()
+            r = self._issue(e, 10)
+        self.send_queue()  # what is queued, as far as the window allows
         return r
 
     def wait_msg(self):
-        try:
-            return super().wait_msg()
-        except (OSError, MQTTException) as e:
-            self._issue(e, 8)
+        return self._try(8, _Client.wait_msg)
 
     def things_to_do(self):
         # 0: everything sent and answered, nothing queued: safe to sleep
@@ -186,28 +176,31 @@ class MQTTClient(simple2.MQTTClient):
         # completes. Returns the pid of a QoS >= 1 message (sent or queued), else None.
         if not qos and self.sock and not self.msg_to_send:
             try:  # the common QoS 0 case, without allocating
-                return super().publish(topic, msg, retain)
+                return _Client.publish(self, topic, msg, retain)
             except (OSError, MQTTException) as e:
                 self._issue(e, 2)
-        m = (simple2._topic(topic), simple2._enc(msg, 268435455), retain, qos, None)
-        if qos not in (0, 1, 2):
-            raise MQTTException(51)
+        m = (_topic(topic, qos), _enc(msg, 268435455), retain, qos, self._newpid() if qos else None)
+        if self.msg_to_send or not (self._room() and self._send(m)):
+            if qos or self.KEEP_QOS0:  # it waits in the queue, behind the others
+                for q in self.msg_to_send:
+                    if self.NO_QUEUE_DUPS and q[:4] == m[:4]:
+                        self._drop(m)
+                        break
+                else:
+                    self.add_msg_to_send(m)
         if qos:
-            m = m[:4] + (self._newpid(),)
-        if not self.msg_to_send and self._room():
-            if self._send(m):
-                return m[4]
-        if qos or self.KEEP_QOS0:
-            if self.NO_QUEUE_DUPS and any(q[:4] == m[:4] for q in self.msg_to_send):
-                self._drop(m)
-            else:
-                self.add_msg_to_send(m)
+            self._save()
         return m[4]
 
     def _newpid(self):
-        p = next(self.newpid)
-        while p in self.rcv_pids or self._find(p) or any(m[4] == p for m in self.msg_to_send):
+        # a pid no flow uses: in flight, kept for a re-send, or promised to a queued message
+        p = 0
+        while not p or p in self.rcv_pids:
             p = next(self.newpid)
+            for m in self.inflight + self.msg_to_send:
+                if m[4] == p:
+                    p = 0
+        self._lastpid = p
         return p
 
     def _room(self):
@@ -218,12 +211,8 @@ class MQTTClient(simple2.MQTTClient):
         # fails it is re-sent after the reconnect. False: a QoS 0 message was not sent.
         if m[3]:
             self.inflight.append(list(m) + [0])
-        try:
-            super().publish(m[0], m[1], m[2], m[3], False, m[4])
-            return True
-        except (OSError, MQTTException) as e:
-            self._issue(e, 5)
-            return m[3]
+        self._try(5, _Client.publish, m[0], m[1], m[2], m[3], False, m[4])
+        return m[3] or self.sock is not None
 
     def add_msg_to_send(self, data):
         # The queue policy; override to change it. Appends, then while the queue is over
@@ -231,7 +220,12 @@ class MQTTClient(simple2.MQTTClient):
         # message, or else the oldest one. Every drop is reported: status SDROPPED.
         q = self.msg_to_send
         q.append(data)
-        while len(q) > self.MSG_QUEUE_MAX or sum(len(m[0]) + len(m[1]) for m in q) > self.MSG_QUEUE_BYTES:
+        while True:
+            n = 0
+            for m in q:
+                n += len(m[0]) + len(m[1])
+            if len(q) <= self.MSG_QUEUE_MAX and n <= self.MSG_QUEUE_BYTES:
+                return
             for m in q:
                 if not m[3]:
                     break
@@ -244,15 +238,16 @@ class MQTTClient(simple2.MQTTClient):
         self.log("dropped", m[0], m[4])
         self._cbstat(m[4] or 0, 5)
 
+    def _save(self):
+        if self.store:
+            self.store.save(self)
+
     def send_queue(self):
         # Sends queued messages, oldest first, while the in-flight window has room, then
         # queued subscriptions. True when both queues are empty.
         q = self.msg_to_send
-        while q and self._room():
-            m = q.pop(0)
-            if not self._send(m):
-                q.insert(0, m)
-                break
+        while q and self._room() and self._send(q[0]):
+            q.pop(0)
         while self.sub_to_send and self.sock:
             self._sub1(self.sub_to_send.pop(0))
         return not (q or self.sub_to_send)
@@ -260,28 +255,29 @@ class MQTTClient(simple2.MQTTClient):
     # -- subscriptions
 
     def subscribe(self, topic, qos=0, resubscribe=True):
-        if self.RESUBSCRIBE and resubscribe:
-            self._forget(topic)
-            self.subs.append([topic, qos])
-        return self._sub1((topic, qos))
+        if self.RESUBSCRIBE and resubscribe:  # remembered one filter at a time
+            for t in topic if isinstance(topic, list) else [topic]:
+                t, q = t if isinstance(t, tuple) else (t, qos)
+                self._forget(t)
+                self.subs.append((t, q))
+        return self._sub1((0x82, topic, qos))
 
     def unsubscribe(self, topic):
         self._forget(topic)
-        return self._sub1((topic, -1))
+        return self._sub1((0xA2, topic, 0))
 
     def _forget(self, topic):
-        self.subs = [s for s in self.subs if s[0] != topic]
-        self.sub_to_send = [s for s in self.sub_to_send if s[0] != topic]
+        # drop topic from the remembered and from the queued subscriptions
+        for q in (self.subs, self.sub_to_send):
+            for s in q[:]:
+                if topic in s:
+                    q.remove(s)
 
     def _sub1(self, s):
-        if self.sock:
-            try:
-                if s[1] < 0:
-                    p = super().unsubscribe(s[0])
-                else:
-                    p = super().subscribe(s[0], s[1])
-                self.sub_to_confirm[p] = s
-                return p
-            except (OSError, MQTTException) as e:
-                self._issue(e, 3)
-        self.sub_to_send.append(s)
+        # s = (op, topic, qos): SUBSCRIBE or UNSUBSCRIBE now, else once connected again
+        p = self.sock and self._try(3, _Client._sub, *s)
+        if p:
+            self.sub_to_confirm[p] = s
+        else:
+            self.sub_to_send.append(s)
+        return p

@@ -3,13 +3,12 @@
 import socket
 import select
 
-try:
-    from micropython import const
+try:  # MicroPython: const() is built into its compiler, nothing to import for it
     from time import ticks_ms, ticks_add, ticks_diff
 
     _Sock = None
 except ImportError:  # CPython: the few MicroPython names used here
-    from umqtt._cpython import const, ticks_ms, ticks_add, ticks_diff, _Sock
+    from ._cpython import const, ticks_ms, ticks_add, ticks_diff, _Sock
 
 _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
@@ -31,6 +30,7 @@ _ECONTIMEOUT = const(30)
 _EPROTO = const(50)
 _EARG = const(51)
 _ETOOBIG = const(52)
+_WBUF = const(128)  # bytes of the outgoing packet buffer
 _BYTES = (bytes, bytearray, memoryview)
 
 
@@ -40,7 +40,7 @@ class MQTTException(Exception):
 
 def pid_gen(pid=0):
     while True:
-        pid = pid + 1 if pid < 65535 else 1
+        pid = pid % 65535 + 1  # 1 to 65535, 0 is not a packet id [MQTT-2.3.1-1]
         yield pid
 
 
@@ -55,12 +55,13 @@ def _enc(s, lim=65535):
     return s
 
 
-def _topic(t, f=0):
-    # f=0: a topic name, without wildcards [MQTT-3.3.2-2]. f=1: a filter, where '#' is
-    # only the whole last level and '+' only a whole level [MQTT-4.7.1]
+def _topic(t, qos, f=0):
+    # t as bytes, if it and the QoS are valid. f=0: a topic name, without wildcards
+    # [MQTT-3.3.2-2]. f=1: a filter, where '#' is only the whole last level and '+' only
+    # a whole level [MQTT-4.7.1]
     t = _enc(t)
     n = len(t)
-    if not n or 0 in t:
+    if qos not in (0, 1, 2) or not n or 0 in t:
         raise MQTTException(_EARG)
     for i in range(n):
         c = t[i]
@@ -77,7 +78,10 @@ def _ms(t):
 
 class MQTTClient:
     cb = None  # f(topic, msg, retained, dup), set by set_callback()
-    sock = lw_topic = _pp = None
+    sock = _pp = None
+    _lw = ()  # the will's topic and message, set by set_last_will()
+    _lwf = 0  # ... and its CONNECT flags
+    _tc = b""  # the last topic received, reused while it repeats
 
     def __init__(
         self,
@@ -108,11 +112,10 @@ class MQTTClient:
         self.rcv_pids = {}  # pid -> ticks_ms deadline of each flow awaiting its answer
         self._q2 = set()  # incoming QoS 2 pids delivered, awaiting PUBREL
         self.last_ping = self.last_cpacket = self._ls = ticks_ms()
-        self._wb = bytearray(128)  # outgoing packets are built here: one write() each
+        self._wb = bytearray(_WBUF)  # outgoing packets are built here: one write() each
         self._w2 = bytearray(2)
         self._rb = bytearray(64)  # the incoming packet; grows up to max_size
         self._rm = memoryview(self._rb)
-        self._tc = b""  # the last topic received, reused while it repeats
 
     def set_callback(self, f):
         self.cb = f
@@ -124,26 +127,22 @@ class MQTTClient:
         pass
 
     def set_last_will(self, topic, msg, retain=False, qos=0):
-        if qos not in (0, 1, 2):
-            raise MQTTException(_EARG)
         msg = _enc(msg)
-        self.lw_topic = _topic(topic)
-        self.lw_msg = msg
-        self.lw_qos = qos
-        self.lw_retain = retain
+        self._lw = (_topic(topic, qos), msg)
+        self._lwf = 4 | qos << 3 | retain << 5  # will flag, QoS, retain [MQTT-3.1.2.5]
 
     # -- writing: a packet is built in _wb and written with one write() if it fits
 
     def _start(self, op, n):
         # the fixed header: type and flags, then Remaining Length [MQTT-2.2.3]
-        if n > 268435455:
+        if n >> 28:  # more than 4 bytes of Remaining Length can say
             raise MQTTException(_ESTRTOLONG)
         if not self.sock:
             raise MQTTException(_ECONNOT)
         b = self._wb
         b[0] = op
         i = 1
-        while n > 0x7F:
+        while n >> 7:  # 7 bits a byte, the top bit set while more follow
             b[i] = n & 0x7F | 0x80
             n >>= 7
             i += 1
@@ -151,33 +150,34 @@ class MQTTClient:
         self._wn = i + 1
 
     def _put(self, d):
+        # append d to the packet in _wb: bytes, or an integer as 2 bytes [MQTT-1.5.2]
+        if isinstance(d, int):
+            b = self._w2
+            b[0] = d >> 8
+            b[1] = d & 0xFF
+            d = b
         b = self._wb
         i = self._wn
         n = len(d)
-        if i + n > len(b):
-            self._flush()
+        if i + n > _WBUF:  # full: out with it, and with d too if _wb cannot hold it
+            self._write()
             i = 0
-            if n > len(b):
+            if n > _WBUF:
                 return self._write(d, n)
         b[i : i + n] = d
         self._wn = i + n
 
-    def _put2(self, v):
-        w = self._w2
-        w[0] = v >> 8
-        w[1] = v & 0xFF
-        self._put(w)
-
     def _str(self, s):
-        self._put2(len(s))
+        self._put(len(s))
         self._put(s)
 
-    def _flush(self):
-        self._write(self._wb, self._wn)
-        self._wn = 0
-
-    def _write(self, b, n):
-        # write b[:n]; a short write is finished within socket_timeout
+    def _write(self, b=None, n=0):
+        # write b[:n], by default the packet built in _wb; a short write is finished
+        # within socket_timeout
+        if b is None:
+            b = self._wb
+            n = self._wn
+            self._wn = 0
         o = 0
         t = ticks_ms()
         while o < n:
@@ -193,17 +193,18 @@ class MQTTClient:
                 self._fail(_ECONTIMEOUT)  # half a packet is out: the stream is lost
             else:
                 self._wait(_POLLOUT, 100)
-        self._ls = ticks_ms()
+        self._ls = t  # the last byte went out
 
     def _wait(self, ev, ms):
+        # until the socket is ready for ev (_POLLIN, _POLLOUT), ms at most (-1: no limit)
         self._poll.modify(self.sock, ev)
         self._poll.poll(ms)
 
     def _send2(self, op, pid):
         # PUBACK, PUBREC, PUBREL, PUBCOMP
         self._start(op, 2)
-        self._put2(pid)
-        self._flush()
+        self._put(pid)
+        self._write()
 
     def _pid(self, p=0):
         # track the flow of pid p, or of a new pid that is not in flight [MQTT-2.3.1-2]
@@ -220,18 +221,15 @@ class MQTTClient:
         # Returns CONNACK's session-present flag (0 or 1). Bounded by socket_timeout
         # from the TCP connect to CONNACK, TLS handshake included.
         fs = [_enc(self.client_id)]
-        fl = clean_session << 1
-        if self.lw_topic:
-            fs += (self.lw_topic, self.lw_msg)
-            fl |= 4 | self.lw_qos << 3 | self.lw_retain << 5
+        fs += self._lw
+        fl = clean_session << 1 | self._lwf
         if self.user is not None:
             fs.append(_enc(self.user))
             fl |= 0x80
             if self.pswd is not None:  # no password without a user [MQTT-3.1.2-22]
                 fs.append(_enc(self.pswd))
                 fl |= 0x40
-        ka = self.keepalive
-        if not 0 <= ka < 65536:
+        if self.keepalive >> 16:  # not 0 to 65535 seconds [MQTT-3.1.2.10]
             raise MQTTException(_EARG)
         n = 10
         for f in fs:
@@ -240,7 +238,7 @@ class MQTTClient:
         t = ticks_ms()
         to = _ms(self.socket_timeout)
         ai = socket.getaddrinfo(self.server, self.port, 0, socket.SOCK_STREAM)[0]
-        s = r = socket.socket(ai[0], socket.SOCK_STREAM, ai[2])
+        s = self.sock = socket.socket(*ai[:3])
         try:
             s.settimeout(self.socket_timeout)
             s.connect(ai[-1])
@@ -251,22 +249,20 @@ class MQTTClient:
             if self.ssl:
                 if to >= 0:
                     s.settimeout(max(1, to - ticks_diff(ticks_ms(), t)) / 1000)
-                s = self._tls(s)
+                s = self.sock = self._tls(s)
+            s.setblocking(False)
             if _Sock:
-                r = s
-                s = _Sock(s)
-            r.setblocking(False)
-            self.sock = s
-            self._poll = select.poll()
-            self._poll.register(s, _POLLIN)
+                s = self.sock = _Sock(s)
+            p = self._poll = select.poll()
+            p.register(s, _POLLIN)
             # CONNECT [MQTT-3.1]: protocol name, level 4, flags, keep alive, payload
             self._start(0x10, n)
             self._put(b"\0\4MQTT")
-            self._put2(0x400 | fl)
-            self._put2(ka)
+            self._put(0x400 | fl)
+            self._put(self.keepalive)
             for f in fs:
                 self._str(f)
-            self._flush()
+            self._write()
             # CONNACK [MQTT-3.2], within what is left of socket_timeout
             self._st = self._rn = 0
             b = self._rb
@@ -283,9 +279,10 @@ class MQTTClient:
                 raise MQTTException(20 + b[3]) if b[3] < 6 else MQTTException(20, b[3])
         except:
             self._close()
-            s.close()
             raise
-        self._rn, self._rw, self._pp = 0, 2, None
+        self._rn = 0
+        self._rw = 2
+        self._pp = None
         self.last_cpacket = ticks_ms()
         if not b[2] & 1:  # a new session: no QoS 2 message is half received
             self._q2.clear()
@@ -299,9 +296,9 @@ class MQTTClient:
             w = _Sock.wrap
         else:  # MicroPython < 1.23 finds its ussl under this name too
             from ssl import wrap_socket as w
-        p = {"server_hostname": self.server}  # SNI, and the name verified
+        # SNI and the name verified; CERT_REQUIRED: insecure only when asked (cert_reqs=0)
+        p = {"server_hostname": self.server, "cert_reqs": 2}
         p.update(self.ssl_params or {})
-        p.setdefault("cert_reqs", 2)  # CERT_REQUIRED: insecure only when asked (cert_reqs=0)
         return w(s, **p)
 
     def _close(self):
@@ -322,9 +319,8 @@ class MQTTClient:
         self._close()
 
     def ping(self):
-        if not self.sock:
-            raise MQTTException(_ECONNOT)
-        self._write(b"\xc0\0", 2)
+        self._start(0xC0, 0)  # PINGREQ
+        self._write()
         self.last_ping = self._ls
         if self._pp is None:
             self._pp = self._ls
@@ -333,20 +329,19 @@ class MQTTClient:
 
     def publish(self, topic, msg, retain=False, qos=0, dup=False, pid=0):
         # pid: for a re-send, the packet id the message had [MQTT-4.4.0-1]
-        topic = _topic(topic)
+        topic = _topic(topic, qos)
         msg = _enc(msg, 268435455)
-        if qos not in (0, 1, 2):
-            raise MQTTException(_EARG)
+        # topic, pid if QoS > 0, payload [MQTT-3.3.2]
         self._start(
             _PUBLISH | qos << 1 | retain | dup << 3,
-            2 + len(topic) + len(msg) + (2 if qos else 0),
+            len(topic) + len(msg) + (4 if qos else 2),
         )
         self._str(topic)
         if qos:
             pid = self._pid(pid)
-            self._put2(pid)
+            self._put(pid)
         self._put(msg)
-        self._flush()
+        self._write()
         return pid or None
 
     def subscribe(self, topic, qos=0):
@@ -358,27 +353,27 @@ class MQTTClient:
         return self._sub(0xA2, topic, 0)
 
     def _sub(self, op, topic, qos):
+        # SUBSCRIBE (op 0x82) or UNSUBSCRIBE (0xA2) [MQTT-3.8, MQTT-3.10]: the packet id,
+        # then each filter, and in a SUBSCRIBE its requested QoS byte
         n = 2
         fs = []
         for t in topic if isinstance(topic, list) else [topic]:
             q = qos
             if isinstance(t, tuple):
                 t, q = t
-            t = _topic(t, 1)
-            if q not in (0, 1, 2):
-                raise MQTTException(_EARG)
+            t = _topic(t, q, 1)
             n += len(t) + (2 if op & 0x20 else 3)
             fs.append((t, q))
         if not fs:
             raise MQTTException(_EARG)
         self._start(op, n)
         pid = self._pid()
-        self._put2(pid)
+        self._put(pid)
         for t, q in fs:
             self._str(t)
             if not op & 0x20:
-                self._put(b"\0\1\2"[q : q + 1])
-        self._flush()
+                self._put(bytes((q,)))  # its requested QoS
+        self._write()
         return pid
 
     # -- reading: a resumable state machine that takes one packet at a time
@@ -389,11 +384,8 @@ class MQTTClient:
         w = self._rw
         if n >= w:
             return True
-        try:
-            if n:
-                r = self.sock.readinto(self._rm[n:w])
-            else:
-                r = self.sock.readinto(self._rb, w)
+        try:  # a memoryview slice only mid-packet: an idle call allocates nothing
+            r = self.sock.readinto(self._rm[n:] if n else self._rb, w - n)
         except OSError:
             self._close()
             raise
@@ -424,31 +416,32 @@ class MQTTClient:
             elif ticks_diff(now, self._ls) >= ka * 3 // 4 or ticks_diff(now, self.last_cpacket) >= ka:
                 self.ping()
         d = self.rcv_pids
-        while d:
+        while True:  # a status may change d: look again after each
             for p in d:
                 if ticks_diff(now, d[p]) >= 0:
                     break
             else:
-                break
+                return r
             del d[p]
             self.cbstat(p, 0)
-        return r
 
     def wait_msg(self):
         # Block until one packet is handled, keeping the connection alive meanwhile.
         while True:
-            r = self.check_msg()
-            if r is not None:
+            r = MQTTClient.check_msg(self)  # (a subclass's may not raise when the link dies)
+            if r:
                 return r
             self._wait(_POLLIN, 200)
 
     def _rx(self):
+        # Runs the receive state machine as far as the data that has arrived allows;
+        # returns the type of the packet it completed and handled, or None.
         while self._fill():
             b = self._rb
             n = self._rn
             st = self._st
             if not st:  # the fixed header: type, then 1 to 4 bytes of Remaining Length
-                if b[n - 1] & 0x80:
+                if b[n - 1] >> 7:  # more length bytes follow
                     if n > 4:
                         self._fail(_EPROTO)
                     self._rw = n + 1
@@ -458,19 +451,22 @@ class MQTTClient:
                 for i in range(n - 1, 0, -1):
                     rem = rem << 7 | b[i] & 0x7F
                 m = self.max_size
-                if op & 0xF0 == _PUBLISH:
-                    ok = op & 6 != 6
-                elif op in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK):
-                    ok = rem == 2
-                else:
-                    ok = op == _SUBACK and 2 < rem <= m or op == _PINGRESP and not rem
-                if not ok:
+                # what a client may receive: type, flags and length [MQTT-2.2.2]
+                if not (
+                    op & 0xF0 == _PUBLISH and op & 6 != 6
+                    or op in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK) and rem == 2
+                    or op == _SUBACK and 2 < rem <= m
+                    or op == _PINGRESP and not rem
+                ):
                     self._fail(_EPROTO)
                 # a PUBLISH over max_size: its first max_size bytes are read, the rest skipped
-                self._st, self._rn, self._rw = 1, 0, min(rem, m)
-                self._big = rem - self._rw
-                if self._rw > len(b):
-                    self._rb = bytearray(self._rw)
+                m = min(rem, m)
+                self._st = 1
+                self._rn = 0
+                self._rw = m
+                self._big = rem - m
+                if m > len(b):
+                    self._rb = bytearray(m)
                     self._rm = memoryview(self._rb)
                 continue
             op = self._op
@@ -478,20 +474,21 @@ class MQTTClient:
             q = op >> 1 & 3
             v = b[0] << 8 | b[1]  # a PUBLISH's topic length; the packet id of the others
             if st == 1 and t == _PUBLISH:
-                p = 2 + v + (2 if q else 0)  # topic length, topic, pid if QoS > 0 [MQTT-3.3.2]
+                p = v + (4 if q else 2)  # topic length, topic, pid if QoS > 0 [MQTT-3.3.2]
                 if p > n:
                     self._fail(_ETOOBIG if self._big else _EPROTO)
-                self._pin = b[p - 2] << 8 | b[p - 1] if q else 0
-                if q and not self._pin:
+                pid = self._pin = b[p - 2] << 8 | b[p - 1] if q else 0
+                if q and not pid:
                     self._fail(_EPROTO)
-                if self._big:
-                    st = self._st = 2
-            if st == 2:  # skipping the rest of an oversize PUBLISH, a buffer at a time
-                if self._big:
-                    self._rn, self._rw = 0, min(self._big, len(b))
-                    self._big -= self._rw
-                    continue
-            self._st, self._rn, self._rw = 0, 0, 2
+            if self._big:  # the rest of an over-size PUBLISH, skipped a buffer at a time
+                m = min(self._big, len(b))
+                self._st = 2
+                self._rn = 0
+                self._rw = m
+                self._big -= m
+                continue
+            self._st = self._rn = 0
+            self._rw = 2
             self.last_cpacket = ticks_ms()
             self._pp = None
             if t == _PUBLISH:
@@ -510,7 +507,7 @@ class MQTTClient:
                 if q:
                     self._send2(0x30 + (q << 4), pid)  # PUBACK, or PUBREC for QoS 2
             elif op == _PUBREL:  # QoS 2 received, last step [MQTT-4.3.3]
-                self._q2.discard(v)
+                self._q2 -= {v}
                 self._send2(_PUBCOMP, v)
             elif t == _PUBREC:  # QoS 2 sent, second step: release the message
                 if v in self.rcv_pids:

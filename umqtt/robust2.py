@@ -20,8 +20,8 @@ class MQTTClient(_Client):
     RESUBSCRIBE = True  # renew subscriptions when the broker lost the session
     DELAY_MIN = 500  # ms before the second connection attempt; doubles up to
     DELAY_MAX = 60000  # ms, with jitter: see delay()
-    PLACES = ("? connect publish subscribe reconnect sendqueue disconnect ping wait_msg"
-              " keepalive check_msg").split()  # conn_issue[1] names one of these
+    PLACES = ("?", "connect", "publish", "subscribe", "reconnect", "sendqueue", "disconnect",
+              "ping", "wait_msg", "keepalive", "check_msg")  # conn_issue[1] names one
     conn_issue = None  # (exception, place): see PLACES
     _fails = _due = 0  # connection attempts failed in a row, ticks_ms of the next one
     _subd = False  # subscriptions are in place on this connection

@@ -61,13 +61,11 @@ def _topic(t, qos, f=0):
     # a whole level [MQTT-4.7.1]
     t = _enc(t)
     n = len(t)
-    if qos not in (0, 1, 2) or not n or 0 in t:
+    if qos not in (0, 1, 2) or not n or 0 in t or not f and (35 in t or 43 in t):
         raise MQTTException(_EARG)
-    for i in range(n):
+    for i in range(n if f else 0):
         c = t[i]
-        if (c == 35 or c == 43) and (
-            not f or i and t[i - 1] != 47 or i + 1 < n and (c == 35 or t[i + 1] != 47)
-        ):
+        if (c == 35 or c == 43) and (i and t[i - 1] != 47 or i + 1 < n and (c == 35 or t[i + 1] != 47)):
             raise MQTTException(_EARG)
     return t
 
@@ -81,7 +79,7 @@ class MQTTClient:
     sock = _pp = None
     _lw = ()  # the will's topic and message, set by set_last_will()
     _lwf = 0  # ... and its CONNECT flags
-    _tc = b""  # the last topic received, reused while it repeats
+    _tc = _tv = b""  # the last topic received, reused while it repeats, and its view
 
     def __init__(
         self,
@@ -111,7 +109,7 @@ class MQTTClient:
         self.newpid = pid_gen()
         self.rcv_pids = {}  # pid -> ticks_ms deadline of each flow awaiting its answer
         self._q2 = set()  # incoming QoS 2 pids delivered, awaiting PUBREL
-        self.last_ping = self.last_cpacket = self._ls = ticks_ms()
+        self.last_ping = self.last_cpacket = self._ls = self._ts = ticks_ms()
         self._wb = bytearray(_WBUF)  # outgoing packets are built here: one write() each
         self._w2 = bytearray(2)
         self._rb = bytearray(64)  # the incoming packet; grows up to max_size
@@ -415,15 +413,20 @@ class MQTTClient:
             # send something within the keep alive [MQTT-3.1.2-23]; ping a silent link
             elif ticks_diff(now, self._ls) >= ka * 3 // 4 or ticks_diff(now, self.last_cpacket) >= ka:
                 self.ping()
+        # flows past message_timeout, looked for at most every 50 ms: a burst of
+        # messages in flight does not make every call go through all of them
         d = self.rcv_pids
-        while True:  # a status may change d: look again after each
-            for p in d:
-                if ticks_diff(now, d[p]) >= 0:
+        if d and not 0 < ticks_diff(self._ts, now) <= 50:
+            self._ts = ticks_add(now, 50)
+            while True:  # a status may change d: look again after each
+                for p in d:
+                    if ticks_diff(now, d[p]) >= 0:
+                        break
+                else:
                     break
-            else:
-                return r
-            del d[p]
-            self.cbstat(p, 0)
+                del d[p]
+                self.cbstat(p, 0)
+        return r
 
     def wait_msg(self):
         # Block until one packet is handled, keeping the connection alive meanwhile.
@@ -468,6 +471,7 @@ class MQTTClient:
                 if m > len(b):
                     self._rb = bytearray(m)
                     self._rm = memoryview(self._rb)
+                    self._tc = b""  # its view was of the old buffer
                 continue
             op = self._op
             t = op & 0xF0
@@ -499,8 +503,9 @@ class MQTTClient:
                 elif self.cb and (q < 2 or pid not in self._q2):
                     m = self._rm
                     tc = self._tc
-                    if len(tc) != v or tc != m[2 : 2 + v]:
-                        tc = self._tc = bytes(m[2 : 2 + v])
+                    if len(tc) != v or tc != self._tv:  # a view made once per new topic
+                        self._tv = m[2 : 2 + v]
+                        tc = self._tc = bytes(self._tv)
                     self.cb(tc, bytes(m[p:n]), bool(op & 1), bool(op & 8))
                 if q == 2:
                     self._q2.add(pid)

@@ -197,9 +197,10 @@ class MQTTClient(_Client):
         p = 0
         while not p or p in self.rcv_pids:
             p = next(self.newpid)
-            for m in self.inflight + self.msg_to_send:
-                if m[4] == p:
-                    p = 0
+            for q in self.inflight, self.msg_to_send:
+                for m in q:
+                    if m[4] == p:
+                        p = 0
         self._lastpid = p
         return p
 

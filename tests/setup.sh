@@ -14,6 +14,27 @@ if [ -n "$need" ]; then
   [[ "$need" == *mosquitto* ]] && pkgs="$pkgs mosquitto-clients"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $pkgs >/dev/null
 fi
+# the interop tier (tests/test_interop.py): RabbitMQ with its MQTT plugin and ejabberd
+# from apt (not started here: the tests start their own, on loopback), aedes from npm
+# into tests/.aedes (gitignored). A broker missing makes its tests fail, saying so.
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+need=""
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need="$need rabbitmq-server"
+command -v ejabberdctl >/dev/null || need="$need ejabberd"
+command -v npm >/dev/null || need="$need nodejs npm"
+if [ -n "$need" ]; then
+  echo "installing with apt-get:$need"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
+  # the packaged services listen on every interface: where policy-rc.d did not keep
+  # them from starting, stop them (the tests never use them)
+  if [ ! -x /usr/sbin/policy-rc.d ]; then
+    for s in rabbitmq-server ejabberd; do $SUDO invoke-rc.d "$s" stop >/dev/null 2>&1 || true; done
+  fi
+fi
+if [ ! -f tests/.aedes/node_modules/aedes/package.json ]; then
+  npm install --prefix tests/.aedes --no-audit --no-fund --loglevel=error aedes@1.2.0
+fi
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c pass 2>/dev/null; then
   python3 -m venv .venv
 fi

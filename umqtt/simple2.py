@@ -463,7 +463,10 @@ class MQTTClient:
                 ):
                     self._fail(_EPROTO)
                 # a PUBLISH over max_size: its first max_size bytes are read, the rest skipped
-                m = min(rem, m)
+                if op & 0xF0 == _PUBLISH:
+                    m = min(rem, m)
+                else:
+                    m = rem
                 self._st = 1
                 self._rn = 0
                 self._rw = m

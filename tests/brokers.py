@@ -123,14 +123,16 @@ class Mosquitto:
 
 
 class Amqtt:
-    """amqtt in this process, on its own event loop in a thread. Anonymous logins are
-    off because amqtt's anonymous sessions never persist (TOOLING.md 1b): clients send
-    any user name."""
+    """amqtt in this process, on its own event loop in a thread. By default anonymous
+    logins are off because amqtt's anonymous sessions never persist (TOOLING.md 1b):
+    clients send any user name. plugins: amqtt's "plugins" configuration instead."""
 
-    def __init__(self):
+    def __init__(self, plugins=None):
         from amqtt.broker import Broker  # noqa: F401  (fail early when missing)
 
         self.port = free_port()
+        self.plugins = plugins or {
+            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False}}
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.error = None
@@ -140,10 +142,8 @@ class Amqtt:
         from amqtt.broker import Broker
 
         asyncio.set_event_loop(self.loop)
-        config = {
-            "listeners": {"default": {"type": "tcp", "bind": "127.0.0.1:%d" % self.port}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False}},
-        }
+        config = {"listeners": {"default": {"type": "tcp", "bind": "127.0.0.1:%d" % self.port}},
+                  "plugins": self.plugins}
         try:
             self.broker = Broker(config, loop=self.loop)
             self.loop.run_until_complete(self.broker.start())
@@ -162,8 +162,9 @@ class Amqtt:
         return self
 
     def stop(self):
-        asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        if self.error is None:
+            asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
 
 

@@ -23,6 +23,7 @@
 # gen(rng) makes inputs from a seeded PRNG that gives the same numbers on both
 # interpreters, so a seed names an input everywhere (fuzz_mp.py, fuzz_long.py).
 import fakesock
+from bytecases import varint
 from fakesock import EOF
 from umqtt import errno
 from umqtt.simple2 import MQTTClient, MQTTException
@@ -388,15 +389,6 @@ class Rng:
         return bytes(self.u32() & 0xFF for _ in range(n))
 
 
-def varint(n):
-    b = bytearray()
-    while True:
-        if n > 0x7F:
-            b.append(n & 0x7F | 0x80)
-            n >>= 7
-        else:
-            b.append(n)
-            return bytes(b)
 
 
 MAX_SIZES = (0, 1, 2, 3, 5, 16, 63, 64, 65, 100, 300, 16384)

@@ -6,7 +6,6 @@ broker that is missing makes its tests fail (never skip) with what to install.
 
 Each broker object has what conftest.Runner reads (port, certs, auth_port, tls_port,
 mtls_port) and env(): what the scenario scripts (interopcase.py) need."""
-import asyncio
 import glob
 import json
 import os
@@ -14,11 +13,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 
-from brokers import Mosquitto, free_port, wait_port
+from brokers import Amqtt, Mosquitto, free_port, wait_port
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 # where tests/setup.sh puts aedes (npm install --prefix); AEDES_DIR overrides
@@ -145,50 +143,23 @@ class IAmqtt(InteropBroker):
             raise Missing("amqtt is not installed in .venv: run tests/setup.sh "
                           "(pip install -r tests/requirements.txt)")
 
-    def config(self):
-        listener = {"default": {"type": "tcp", "bind": "127.0.0.1:%d" % self.port}}
+    def plugins(self):
         if self.anonymous:
-            plugins = {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
-        else:
-            from pwdlib.hashers.argon2 import Argon2Hasher
+            return {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
+        from pwdlib.hashers.argon2 import Argon2Hasher
 
-            pw = os.path.join(self.dir, "passwd")
-            with open(pw, "w") as f:
-                f.write("%s:%s\n" % (self.user, Argon2Hasher().hash(self.password)))
-            plugins = {"amqtt.plugins.authentication.FileAuthPlugin": {"password_file": pw}}
-        return {"listeners": listener, "plugins": plugins}
-
-    def _run(self):
-        from amqtt.broker import Broker
-
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.broker = Broker(self.config(), loop=self.loop)
-            self.loop.run_until_complete(self.broker.start())
-        except Exception as e:  # reported by start()
-            self.error = e
-            self.ready.set()
-            return
-        self.ready.set()
-        self.loop.run_forever()
-        self.loop.close()
+        pw = os.path.join(self.dir, "passwd")
+        with open(pw, "w") as f:
+            f.write("%s:%s\n" % (self.user, Argon2Hasher().hash(self.password)))
+        return {"amqtt.plugins.authentication.FileAuthPlugin": {"password_file": pw}}
 
     def start(self):
-        self.port = self.auth_port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.error = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        if not self.ready.wait(10) or self.error:
-            raise RuntimeError("amqtt did not start: %r" % self.error)
+        self.amqtt = Amqtt(self.plugins()).start()
+        self.port = self.auth_port = self.amqtt.port
         return self
 
     def stop(self):
-        if self.error is None:
-            asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(10)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+        self.amqtt.stop()
 
 
 class IAedes(InteropBroker):

@@ -232,3 +232,81 @@ def test_wait_msg_on_half_open_link(run, proxy):
     eq(c.socket_timeout, 3, "wait_msg() changed socket_timeout")
     eq(c.sock, None, "the socket is dropped")
     """), **through(proxy))
+
+
+class ScriptedBroker:
+    """A server that answers each connection with a script: play(conn) reads and writes
+    raw bytes, then the connection is closed (FIN), or aborted (RST) if play says so."""
+
+    def __init__(self, play):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(0.1)  # accept() wakes up to see stop()
+        self.port = self.sock.getsockname()[1]
+        self.play = play
+        self.halt = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import socket
+        import struct
+
+        while not self.halt.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # the timeout: look at halt again
+                continue
+            conn.settimeout(5)
+            try:
+                if self.play(conn) == "rst":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+            conn.close()
+
+    def stop(self):
+        self.halt.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_reset_mid_handshake_and_truncated_packets(run):
+    # RST while the client waits for CONNACK, RST in the middle of the TLS handshake,
+    # and a broker that sends CONNACK, then half a PUBLISH, then goes away: each is an
+    # error at once, never a hang, and leaves no socket behind.
+    rst = ScriptedBroker(lambda c: (c.recv(10), "rst")[1])
+    half = ScriptedBroker(lambda c: (c.recv(100), c.sendall(b"\x20\x02\x00\x00\x30\x0a\x00\x01t"))[0])
+    try:
+        run("""
+        for port, tls in ((int(env("RST_PORT")), False), (int(env("RST_PORT")), True)):
+            c = client("rst", port=port, socket_timeout=2, ssl=tls,
+                       ssl_params={"cert_reqs": 0} if tls else None)
+            t0 = ticks_ms()
+            try:
+                c.connect()
+                raise AssertionError("connect() through a reset did not raise")
+            except (OSError, MQTTException) as e:
+                print("reset, tls=%s:" % tls, repr(e))
+            check(ticks_diff(ticks_ms(), t0) < 1500, "the reset was noticed at once")
+            eq(c.sock, None, "no socket kept")
+        c = client("half", port=int(env("HALF_PORT")), socket_timeout=2)
+        eq(c.connect(), 0)
+        t0 = ticks_ms()
+        e = None
+        while e is None:
+            check(ticks_diff(ticks_ms(), t0) < 1500, "the cut was noticed")
+            try:
+                check(c.check_msg() is None, "half a PUBLISH is no packet")
+            except MQTTException as x:
+                e = x
+        eq(e.args[0], errno.ECONCLOSE, "EOF in the middle of a packet")
+        eq(c.sock, None)
+        """, env={"RST_PORT": str(rst.port), "HALF_PORT": str(half.port)}, timeout=30)
+    finally:
+        rst.stop()
+        half.stop()

@@ -67,9 +67,10 @@ class MQTTClient(_Client):
         return _Client._pid(self, p or self._newpid())
 
     def _send2(self, op, pid):
-        m = self._find(pid)
-        if op == 0x62 and m:  # PUBREL: from now on the message itself is never re-sent
-            m[5] = 1
+        if op == 0x62:  # PUBREL: from now on the message itself is never re-sent
+            m = self._find(pid)
+            if m:
+                m[5] = 1
         _Client._send2(self, op, pid)
 
     # -- connection

@@ -8,4 +8,4 @@ metadata(
     version=json.load(open("package.json"))["version"],  # the manifest's folder is the cwd
     license="MIT",
 )
-package("umqtt", files=["__init__.py", "errno.py", "simple2.py"], opt=3)
+package("umqtt", files=["__init__.py", "errno.py", "simple2.py", "tls.py"], opt=3)

@@ -49,8 +49,8 @@ def mip_install(url, target):
 
 
 @pytest.mark.parametrize("pkg, files", [
-    ("package.json", ["__init__.py", "errno.py", "robust2.py", "simple2.py", "store.py"]),
-    ("simple2.json", ["__init__.py", "errno.py", "simple2.py"]),
+    ("package.json", ["__init__.py", "errno.py", "robust2.py", "simple2.py", "store.py", "tls.py"]),
+    ("simple2.json", ["__init__.py", "errno.py", "simple2.py", "tls.py"]),
 ])
 def test_mip_install_then_round_trip(http_repo, tmp_path, request, pkg, files):
     lib = tmp_path / "lib"
@@ -66,7 +66,7 @@ def test_compiled_mpy_files_alone_pass_a_round_trip(tmp_path, request):
     res = subprocess.run(["bash", os.path.join(REPO, "compile.sh"), "-o", str(out)],
                          capture_output=True, text=True, check=True)
     assert "simple2.mpy" in res.stdout
-    assert sorted(os.listdir(out / "umqtt")) == ["__init__.mpy", "errno.mpy", "robust2.mpy", "simple2.mpy", "store.mpy"]
+    assert sorted(os.listdir(out / "umqtt")) == ["__init__.mpy", "errno.mpy", "robust2.mpy", "simple2.mpy", "store.mpy", "tls.mpy"]
     # only the .mpy files are on the path: MICROPYPATH holds out/ and the test helpers
     Runner("micropython", tmp_path, request)(ROUND_TRIP + """
 import umqtt.robust2
@@ -158,6 +158,6 @@ def test_manifests_freeze_the_modules_with_one_version():
     version = json.load(open(os.path.join(REPO, "package.json")))["version"]
     assert [c[1]["version"] for c in calls if c[0] == "metadata"] == [version, version]
     files = [f for c in calls if c[0] == "package" for f in c[2]]
-    assert sorted(files) == ["__init__.py", "errno.py", "robust2.py", "simple2.py", "store.py"]
+    assert sorted(files) == ["__init__.py", "errno.py", "robust2.py", "simple2.py", "store.py", "tls.py"]
     for f in files:
         assert os.path.exists(os.path.join(REPO, "umqtt", f))

@@ -74,8 +74,8 @@ def verify_error(e):
 """
 
 
-def script(body):
-    return TLS + textwrap.dedent(body)
+def script(body, more=""):
+    return TLS + more + textwrap.dedent(body)
 
 
 def test_verified_with_sslcontext(run):
@@ -181,3 +181,45 @@ def test_tls_handshake_stall_times_out(run):
         """), env={"SILENT_PORT": str(silent.port)}, timeout=30)
     finally:
         silent.stop()
+
+
+PEM = """
+from umqtt.tls import der
+CA_PEM = read(CERTS + "/ca.crt")
+"""
+
+
+def test_pem_converted_to_der(run):
+    # MicroPython's mbedTLS reads DER only: umqtt.tls.der() converts PEM (bytes or str),
+    # the legacy ssl_params path converts cadata, cert and key itself
+    run(script(more=PEM, body="""
+    eq(der(CA_PEM), CA)
+    eq(der(CA_PEM.decode()), CA)
+    eq(der(b"junk before\\r\\n" + CA_PEM.replace(b"\\n", b"\\r\\n")), CA)
+    eq(der(read(CERTS + "/client.crt")), read(CERTS + "/client.der"))
+    eq(der(CA), CA)  # DER as it is
+    eq(der(None), None)
+    round_trip(tls_client("pem-leg", ssl=True, ssl_params={"cadata": CA_PEM}))
+    round_trip(tls_client("pem-str", "127.0.0.1", ssl=True, ssl_params={"cadata": CA_PEM.decode()}))
+    round_trip(tls_client("pem-ctx", ssl=context(der(CA_PEM))))
+    if MICROPYTHON:  # client certificate and key in PEM, as bytes
+        p = {"cadata": CA_PEM, "cert": read(CERTS + "/client.crt"), "key": read(CERTS + "/client.key")}
+        round_trip(tls_client("pem-mtls", port=MTLS_PORT, ssl=True, ssl_params=p))
+    """))
+
+
+def test_pem_that_cannot_be_converted_is_refused(run):
+    # an encrypted key or a PEM with nothing in it: EARG, a message that says to give
+    # DER, and no socket kept
+    run(script(more=PEM, body="""
+    ENC = (b"-----BEGIN EC PRIVATE KEY-----\\nProc-Type: 4,ENCRYPTED\\n"
+           b"DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\\n\\nAAAA\\n"
+           b"-----END EC PRIVATE KEY-----\\n")
+    EMPTY = "-----BEGIN CERTIFICATE-----\\n-----END CERTIFICATE-----\\n"
+    for bad in (ENC, b"-----BEGIN ENCRYPTED PRIVATE KEY-----\\nAAAA\\n-----END ENCRYPTED PRIVATE KEY-----", EMPTY):
+        e = raises(errno.EARG, der, bad)
+        check("DER" in e.args[1], "the message does not say DER:", e.args)
+    c = tls_client("pem-bad", ssl=True, ssl_params={"cadata": EMPTY})
+    raises(errno.EARG, c.connect)
+    eq(c.sock, None, "a socket was kept")
+    """))

@@ -289,15 +289,9 @@ class MQTTClient:
     def _tls(self, s):
         if hasattr(self.ssl, "wrap_socket"):  # an SSLContext
             return self.ssl.wrap_socket(s, server_hostname=self.server)
-        # legacy ssl=True with ssl_params: wrap_socket()'s keyword arguments
-        if _Sock:
-            w = _Sock.wrap
-        else:  # MicroPython < 1.23 finds its ussl under this name too
-            from ssl import wrap_socket as w
-        # SNI and the name verified; CERT_REQUIRED: insecure only when asked (cert_reqs=0)
-        p = {"server_hostname": self.server, "cert_reqs": 2}
-        p.update(self.ssl_params or {})
-        return w(s, **p)
+        from .tls import wrap  # legacy ssl=True with ssl_params
+
+        return wrap(s, self.server, self.ssl_params, _Sock)
 
     def _close(self):
         s = self.sock

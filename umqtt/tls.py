@@ -1,0 +1,45 @@
+# umqtt.tls: the legacy ssl=True + ssl_params path of umqtt.simple2, imported only
+# when it is used, and der(), which turns PEM into the DER that MicroPython's mbedTLS
+# reads. MIT license; see LICENSE.
+from binascii import a2b_base64
+from .simple2 import MQTTException
+
+
+def der(b):
+    # PEM (str or bytes) -> the DER bytes of its first block; anything else unchanged.
+    # Refuses (EARG, 51) what it cannot turn into DER: an encrypted key, bad base64.
+    if isinstance(b, str):
+        b = b.encode()
+    i = b.find(b"-----BEGIN") if isinstance(b, bytes) else -1
+    if i < 0:
+        return b
+    s = b""
+    for ln in b[i:].split(b"\n")[1:]:
+        ln = ln.strip()
+        if ln.startswith(b"-----"):
+            break
+        s += ln
+    if b"ENCRYPTED" not in b:
+        try:
+            d = a2b_base64(s)
+            if d:
+                return d
+        except ValueError:
+            pass
+    raise MQTTException(51, "PEM unusable here: give DER (openssl ... -outform DER)")
+
+
+def wrap(s, server, params, cp=None):
+    # wrap_socket() of the legacy path: SNI, the name verified, CERT_REQUIRED unless
+    # params say cert_reqs=0. PEM (bytes or str) becomes DER: cadata, and on
+    # MicroPython cert and key (CPython's cp.wrap takes them as file paths)
+    p = {"server_hostname": server, "cert_reqs": 2}
+    p.update(params or {})
+    for k in ("cadata",) if cp else ("cadata", "cert", "key"):
+        if k in p:
+            p[k] = der(p[k])
+    if cp:
+        return cp.wrap(s, **p)
+    from ssl import wrap_socket  # MicroPython < 1.23 finds its ussl under this name too
+
+    return wrap_socket(s, **p)

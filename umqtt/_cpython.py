@@ -1,5 +1,6 @@
 # umqtt._cpython: what umqtt.simple2 uses from MicroPython, for CPython.
 # MIT license; see LICENSE. Imported only on CPython; devices never load it.
+import socket as _socket
 import ssl
 from time import monotonic_ns
 
@@ -24,13 +25,15 @@ _AGAIN = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class _Sock:
-    """MicroPython's non-blocking stream methods over a CPython (SSL) socket:
-    readinto(buf, n) and write(buf, off, n) return None when they would block."""
+    """A CPython socket (self.s, replaced by its SSL socket after the handshake) with
+    MicroPython's non-blocking stream methods: readinto(buf, n) and write(buf, off, n)
+    return None when they would block. Everything else is the socket's."""
 
-    def __init__(self, s):
-        self.s = s
-        self.fileno = s.fileno
-        self.close = s.close
+    def __init__(self, *args):
+        self.s = _socket.socket(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.s, name)
 
     def readinto(self, b, n=0):
         try:
@@ -44,14 +47,22 @@ class _Sock:
         except _AGAIN:
             return None
 
-    @staticmethod
-    def wrap(s, server_hostname, cert_reqs=2, cadata=None, cert=None, key=None, **_):
-        """The legacy ssl=True + ssl_params on CPython: an SSLContext built from
-        wrap_socket()'s arguments (cadata DER or PEM; cert and key as file paths)."""
-        c = ssl.create_default_context(cadata=cadata)
-        if not cert_reqs:
-            c.check_hostname = False
-            c.verify_mode = ssl.CERT_NONE
-        if cert:
-            c.load_cert_chain(cert, key)
-        return c.wrap_socket(s, server_hostname=server_hostname)
+
+class socket:
+    """The socket module as umqtt.simple2 uses it."""
+
+    getaddrinfo = staticmethod(_socket.getaddrinfo)
+    SOCK_STREAM = _socket.SOCK_STREAM
+    socket = _Sock
+
+
+def wrap_socket(s, server_hostname, cert_reqs=2, cadata=None, cert=None, key=None, **_):
+    """The legacy ssl=True + ssl_params on CPython: an SSLContext built from
+    wrap_socket()'s arguments (cadata DER or PEM; cert and key as file paths)."""
+    c = ssl.create_default_context(cadata=cadata)
+    if not cert_reqs:
+        c.check_hostname = False
+        c.verify_mode = ssl.CERT_NONE
+    if cert:
+        c.load_cert_chain(cert, key)
+    return c.wrap_socket(s, server_hostname=server_hostname)

@@ -5,10 +5,8 @@ import select
 
 try:  # MicroPython: const() is built into its compiler, nothing to import for it
     from time import ticks_ms, ticks_add, ticks_diff
-
-    _Sock = None
-except ImportError:  # CPython: the few MicroPython names used here
-    from ._cpython import const, ticks_ms, ticks_add, ticks_diff, _Sock
+except ImportError:  # CPython: the few MicroPython names used here, and its sockets
+    from ._cpython import const, ticks_ms, ticks_add, ticks_diff, socket  # with their API
 
 _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
@@ -63,9 +61,10 @@ def _topic(t, qos, f=0):
     n = len(t)
     if qos not in (0, 1, 2) or not n or 0 in t or not f and (35 in t or 43 in t):
         raise MQTTException(_EARG)
-    for i in range(n if f else 0):
-        c = t[i]
-        if (c == 35 or c == 43) and (i and t[i - 1] != 47 or i + 1 < n and (c == 35 or t[i + 1] != 47)):
+    if f and 35 in t[:-1]:
+        raise MQTTException(_EARG)
+    for w in t.split(b"/") if f else ():
+        if len(w) > 1 and (35 in w or 43 in w):
             raise MQTTException(_EARG)
     return t
 
@@ -79,6 +78,7 @@ class MQTTClient:
     sock = _pp = None
     _lw = ()  # the will's topic and message, set by set_last_will()
     _lwf = 0  # ... and its CONNECT flags
+    _ca = 0  # connect() awaits CONNACK
     _tc = _tv = b""  # the last topic received, reused while it repeats, and its view
 
     def __init__(
@@ -147,8 +147,11 @@ class MQTTClient:
         b[i] = n
         self._wn = i + 1
 
-    def _put(self, d):
-        # append d to the packet in _wb: bytes, or an integer as 2 bytes [MQTT-1.5.2]
+    def _put(self, d, s=0):
+        # append d to the packet in _wb: bytes (s: after their 2-byte length), or an
+        # integer as 2 bytes [MQTT-1.5.2]
+        if s:
+            self._put(len(d))
         if isinstance(d, int):
             b = self._w2
             b[0] = d >> 8
@@ -164,10 +167,6 @@ class MQTTClient:
                 return self._write(d, n)
         b[i : i + n] = d
         self._wn = i + n
-
-    def _str(self, s):
-        self._put(len(s))
-        self._put(s)
 
     def _write(self, b=None, n=0):
         # write b[:n], by default the packet built in _wb; a short write is finished
@@ -242,15 +241,13 @@ class MQTTClient:
             s.connect(ai[-1])
             try:
                 s.setsockopt(6, 1, 1)  # TCP_NODELAY: no Nagle stall between packets
-            except (OSError, AttributeError):
+            except OSError:
                 pass
-            if self.ssl:
-                if to >= 0:
-                    s.settimeout(max(1, to - ticks_diff(ticks_ms(), t)) / 1000)
-                s = self.sock = self._tls(s)
+            if self.ssl:  # the handshake within what is left of socket_timeout
+                from .tls import wrap
+
+                s = self.sock = wrap(self, s, to - ticks_diff(ticks_ms(), t) if to >= 0 else -1)
             s.setblocking(False)
-            if _Sock:
-                s = self.sock = _Sock(s)
             p = self._poll = select.poll()
             p.register(s, _POLLIN)
             # CONNECT [MQTT-3.1]: protocol name, level 4, flags, keep alive, payload
@@ -259,39 +256,28 @@ class MQTTClient:
             self._put(0x400 | fl)
             self._put(self.keepalive)
             for f in fs:
-                self._str(f)
+                self._put(f, 1)
             self._write()
-            # CONNACK [MQTT-3.2], within what is left of socket_timeout
+            # CONNACK [MQTT-3.2], within what is left of socket_timeout; any other
+            # first packet fails as soon as its header is in (ECONLENGTH, see _rx)
             self._st = self._rn = 0
+            self._rw = 2
+            self._ca = 1
+            while not self._rx():
+                w = to - ticks_diff(ticks_ms(), t)
+                if to >= 0 and w <= 0:
+                    raise MQTTException(_ECONTIMEOUT)
+                self._wait(_POLLIN, w)
+            self._ca = 0
             b = self._rb
-            for n in (2, 4):  # the header first: anything else than 20 02 fails at once
-                self._rw = n
-                while not self._fill():
-                    w = to - ticks_diff(ticks_ms(), t)
-                    if to >= 0 and w <= 0:
-                        raise MQTTException(_ECONTIMEOUT)
-                    self._wait(_POLLIN, w)
-                if b[0] != 0x20 or b[1] != 2:
-                    raise MQTTException(_ECONLENGTH)
-            if b[3]:
-                raise MQTTException(20 + b[3]) if b[3] < 6 else MQTTException(20, b[3])
+            if b[1]:
+                raise MQTTException(20 + b[1]) if b[1] < 6 else MQTTException(20, b[1])
         except:
             self._close()
             raise
-        self._rn = 0
-        self._rw = 2
-        self._pp = None
-        self.last_cpacket = ticks_ms()
-        if not b[2] & 1:  # a new session: no QoS 2 message is half received
+        if not b[0] & 1:  # a new session: no QoS 2 message is half received
             self._q2.clear()
-        return b[2] & 1
-
-    def _tls(self, s):
-        if hasattr(self.ssl, "wrap_socket"):  # an SSLContext
-            return self.ssl.wrap_socket(s, server_hostname=self.server)
-        from .tls import wrap  # legacy ssl=True with ssl_params
-
-        return wrap(s, self.server, self.ssl_params, _Sock)
+        return b[0] & 1
 
     def _close(self):
         s = self.sock
@@ -303,11 +289,10 @@ class MQTTClient:
                 pass
 
     def disconnect(self):
-        if self.sock:
-            try:
-                self.sock.write(b"\xe0\0")  # DISCONNECT, best effort: never waits
-            except OSError:
-                pass
+        try:
+            self.sock.write(b"\xe0\0")  # DISCONNECT, best effort: never waits
+        except (OSError, AttributeError):  # (or no socket)
+            pass
         self._close()
 
     def ping(self):
@@ -328,7 +313,7 @@ class MQTTClient:
             _PUBLISH | qos << 1 | retain | dup << 3,
             len(topic) + len(msg) + (4 if qos else 2),
         )
-        self._str(topic)
+        self._put(topic, 1)
         if qos:
             pid = self._pid(pid)
             self._put(pid)
@@ -362,7 +347,7 @@ class MQTTClient:
         pid = self._pid()
         self._put(pid)
         for t, q in fs:
-            self._str(t)
+            self._put(t, 1)
             if not op & 0x20:
                 self._put(bytes((q,)))  # its requested QoS
         self._write()
@@ -374,18 +359,17 @@ class MQTTClient:
         # read towards _rw bytes; True once they are all there. Never waits.
         n = self._rn
         w = self._rw
-        if n >= w:
-            return True
-        try:  # a memoryview slice only mid-packet: an idle call allocates nothing
-            r = self.sock.readinto(self._rm[n:] if n else self._rb, w - n)
-        except OSError:
-            self._close()
-            raise
-        if r is None:
-            return False
-        if not r:
-            self._fail(_ECONCLOSE)
-        self._rn = n = n + r
+        if n < w:
+            try:  # a memoryview slice only mid-packet: an idle call allocates nothing
+                r = self.sock.readinto(self._rm[n:] if n else self._rb, w - n)
+            except OSError:
+                self._close()
+                raise
+            if r == 0:  # (None: nothing yet)
+                self._fail(_ECONCLOSE)
+            if r:
+                n += r
+                self._rn = n
         return n >= w
 
     def _fail(self, code):
@@ -448,8 +432,11 @@ class MQTTClient:
                 for i in range(n - 1, 0, -1):
                     rem = rem << 7 | b[i] & 0x7F
                 m = self.max_size
+                if self._ca:  # connect() waits for CONNACK and nothing else
+                    if op != 0x20 or rem != 2:
+                        self._fail(_ECONLENGTH)
                 # what a client may receive: type, flags and length [MQTT-2.2.2]
-                if not (
+                elif not (
                     op & 0xF0 == _PUBLISH and op & 6 != 6
                     or op in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK) and rem == 2
                     or op == _SUBACK and 2 < rem <= m
@@ -457,9 +444,7 @@ class MQTTClient:
                 ):
                     self._fail(_EPROTO)
                 # a PUBLISH over max_size: its first max_size bytes are read, the rest skipped
-                if op & 0xF0 == _PUBLISH:
-                    m = min(rem, m)
-                else:
+                if op & 0xF0 != _PUBLISH or rem < m:
                     m = rem
                 self._st = 1
                 self._rn = 0
@@ -509,28 +494,24 @@ class MQTTClient:
                 if q:
                     self._send2(0x30 + (q << 4), pid)  # PUBACK, or PUBREC for QoS 2
             elif op == _PUBREL:  # QoS 2 received, last step [MQTT-4.3.3]
-                self._q2 -= {v}
+                self._q2.discard(v)
                 self._send2(_PUBCOMP, v)
             elif t == _PUBREC:  # QoS 2 sent, second step: release the message
                 if v in self.rcv_pids:
                     self._pid(v)
                 self._send2(_PUBREL, v)
-            elif t == _SUBACK:
-                for i in range(2, n):
-                    c = b[i]
+            elif 0x20 < t < _PINGRESP:  # PUBACK, PUBCOMP, UNSUBACK; SUBACK: a code per filter
+                d = self.rcv_pids
+                for i in range(1 + (t == _SUBACK), n):
+                    c = b[i] if i > 1 else 0
                     if c > 2 and c != 0x80:
                         self._fail(_EPROTO)
-                    self._done(v, 1 if c < 3 else 3, i == n - 1)
-            elif t != _PINGRESP:  # PUBACK, PUBCOMP, UNSUBACK
-                self._done(v, 1, 1)
+                    # report each answer; forget the pid after its last one
+                    if v in d:
+                        if i == n - 1:
+                            del d[v]
+                        self.cbstat(v, 1 if c < 3 else 3)
+                    elif i == n - 1:
+                        self.cbstat(v, 2)  # not awaited
             return t
         return None
-
-    def _done(self, pid, status, last):
-        # an answer for pid: report it; forget the pid after its last answer
-        if pid in self.rcv_pids:
-            if last:
-                del self.rcv_pids[pid]
-            self.cbstat(pid, status)
-        elif last:
-            self.cbstat(pid, 2)

@@ -29,17 +29,30 @@ def der(b):
     raise MQTTException(51, "PEM unusable here: give DER (openssl ... -outform DER)")
 
 
-def wrap(s, server, params, cp=None):
-    # wrap_socket() of the legacy path: SNI, the name verified, CERT_REQUIRED unless
-    # params say cert_reqs=0. PEM (bytes or str) becomes DER: cadata, and on
-    # MicroPython cert and key (CPython's cp.wrap takes them as file paths)
-    p = {"server_hostname": server, "cert_reqs": 2}
-    p.update(params or {})
-    for k in ("cadata",) if cp else ("cadata", "cert", "key"):
-        if k in p:
-            p[k] = der(p[k])
+def wrap(c, s, ms):
+    # client c's socket s in TLS, the handshake within ms (< 0: no limit). c.ssl an
+    # SSLContext: its wrap_socket(), with SNI. Else the legacy ssl=True + c.ssl_params,
+    # wrap_socket()'s arguments: SNI, the name verified, CERT_REQUIRED unless they say
+    # cert_reqs=0. PEM (bytes or str) becomes DER: cadata, and on MicroPython cert and
+    # key (CPython takes them as file paths)
+    if ms >= 0:
+        s.settimeout(max(1, ms) / 1000)
+    cp = getattr(s, "s", None)  # CPython: the socket under umqtt._cpython's
+    r = cp or s
+    if hasattr(c.ssl, "wrap_socket"):
+        r = c.ssl.wrap_socket(r, server_hostname=c.server)
+    else:
+        p = {"server_hostname": c.server, "cert_reqs": 2}
+        p.update(c.ssl_params or {})
+        for k in ("cadata",) if cp else ("cadata", "cert", "key"):
+            if k in p:
+                p[k] = der(p[k])
+        if cp:
+            from ._cpython import wrap_socket
+        else:
+            from ssl import wrap_socket  # MicroPython < 1.23 finds its ussl so too
+        r = wrap_socket(r, **p)
     if cp:
-        return cp.wrap(s, **p)
-    from ssl import wrap_socket  # MicroPython < 1.23 finds its ussl under this name too
-
-    return wrap_socket(s, **p)
+        s.s = r
+        return s
+    return r

@@ -42,15 +42,15 @@ def pid_gen(pid=0):
         yield pid
 
 
-def _enc(s, lim=65535):
-    # str -> UTF-8 bytes: lengths are counted in bytes [MQTT-1.5.3]
-    if isinstance(s, str):
-        s = s.encode()
-    elif not isinstance(s, _BYTES):
+def _enc(d, n=65535):
+    # str -> UTF-8 bytes, at most n of them: lengths are counted in bytes [MQTT-1.5.3]
+    if isinstance(d, str):
+        d = bytes(d, "utf-8")
+    elif not isinstance(d, _BYTES):
         raise MQTTException(_EARG)
-    if len(s) > lim:
+    if len(d) > n:
         raise MQTTException(_ESTRTOLONG)
-    return s
+    return d
 
 
 def _topic(t, qos, f=0):
@@ -58,10 +58,7 @@ def _topic(t, qos, f=0):
     # [MQTT-3.3.2-2]. f=1: a filter, where '#' is only the whole last level and '+' only
     # a whole level [MQTT-4.7.1]
     t = _enc(t)
-    n = len(t)
-    if qos not in (0, 1, 2) or not n or 0 in t or not f and (35 in t or 43 in t):
-        raise MQTTException(_EARG)
-    if f and 35 in t[:-1]:
+    if qos not in (0, 1, 2) or not t or 0 in t or (35 in t[:-1] if f else 35 in t or 43 in t):
         raise MQTTException(_EARG)
     for w in t.split(b"/") if f else ():
         if len(w) > 1 and (35 in w or 43 in w):
@@ -77,8 +74,8 @@ class MQTTClient:
     cb = None  # f(topic, msg, retained, dup), set by set_callback()
     sock = _pp = None
     _lw = ()  # the will's topic and message, set by set_last_will()
-    _lwf = 0  # ... and its CONNECT flags
-    _ca = 0  # connect() awaits CONNACK
+    _lwf = _ca = 0  # ... and its CONNECT flags; connect() awaits CONNACK
+    last_ping = last_cpacket = _ls = _ts = 0  # ticks_ms: PINGREQ, packet in, byte out, timeouts
     _tc = _tv = b""  # the last topic received, reused while it repeats, and its view
 
     def __init__(
@@ -109,7 +106,6 @@ class MQTTClient:
         self.newpid = pid_gen()
         self.rcv_pids = {}  # pid -> ticks_ms deadline of each flow awaiting its answer
         self._q2 = set()  # incoming QoS 2 pids delivered, awaiting PUBREL
-        self.last_ping = self.last_cpacket = self._ls = self._ts = ticks_ms()
         self._wb = bytearray(_WBUF)  # outgoing packets are built here: one write() each
         self._w2 = bytearray(2)
         self._rb = bytearray(64)  # the incoming packet; grows up to max_size
@@ -125,8 +121,7 @@ class MQTTClient:
         pass
 
     def set_last_will(self, topic, msg, retain=False, qos=0):
-        msg = _enc(msg)
-        self._lw = (_topic(topic, qos), msg)
+        self._lw = (_topic(topic, qos), _enc(msg))
         self._lwf = 4 | qos << 3 | retain << 5  # will flag, QoS, retain [MQTT-3.1.2.5]
 
     # -- writing: a packet is built in _wb and written with one write() if it fits
@@ -147,10 +142,10 @@ class MQTTClient:
         b[i] = n
         self._wn = i + 1
 
-    def _put(self, d, s=0):
-        # append d to the packet in _wb: bytes (s: after their 2-byte length), or an
+    def _put(self, d, f=0):
+        # append d to the packet in _wb: bytes (f: after their 2-byte length), or an
         # integer as 2 bytes [MQTT-1.5.2]
-        if s:
+        if f:
             self._put(len(d))
         if isinstance(d, int):
             b = self._w2
@@ -168,18 +163,18 @@ class MQTTClient:
         b[i : i + n] = d
         self._wn = i + n
 
-    def _write(self, b=None, n=0):
-        # write b[:n], by default the packet built in _wb; a short write is finished
+    def _write(self, d=0, n=0):
+        # write d[:n], by default the packet built in _wb; a short write is finished
         # within socket_timeout
-        if b is None:
-            b = self._wb
+        if not d:
+            d = self._wb
             n = self._wn
             self._wn = 0
         o = 0
         t = ticks_ms()
         while o < n:
             try:
-                r = self.sock.write(b, o, n - o)
+                r = self.sock.write(d, o, n - o)
             except OSError:
                 self._close()
                 raise
@@ -192,10 +187,10 @@ class MQTTClient:
                 self._wait(_POLLOUT, 100)
         self._ls = t  # the last byte went out
 
-    def _wait(self, ev, ms):
-        # until the socket is ready for ev (_POLLIN, _POLLOUT), ms at most (-1: no limit)
-        self._poll.modify(self.sock, ev)
-        self._poll.poll(ms)
+    def _wait(self, f, n):
+        # until the socket is ready for f (_POLLIN, _POLLOUT), n ms at most (-1: no limit)
+        self._poll.modify(self.sock, f)
+        self._poll.poll(n)
 
     def _send2(self, op, pid):
         # PUBACK, PUBREC, PUBREL, PUBCOMP
@@ -246,7 +241,7 @@ class MQTTClient:
             if self.ssl:  # the handshake within what is left of socket_timeout
                 from .tls import wrap
 
-                s = self.sock = wrap(self, s, to - ticks_diff(ticks_ms(), t) if to >= 0 else -1)
+                s = self.sock = wrap(self, s, t)
             s.setblocking(False)
             p = self._poll = select.poll()
             p.register(s, _POLLIN)
@@ -355,26 +350,9 @@ class MQTTClient:
 
     # -- reading: a resumable state machine that takes one packet at a time
 
-    def _fill(self):
-        # read towards _rw bytes; True once they are all there. Never waits.
-        n = self._rn
-        w = self._rw
-        if n < w:
-            try:  # a memoryview slice only mid-packet: an idle call allocates nothing
-                r = self.sock.readinto(self._rm[n:] if n else self._rb, w - n)
-            except OSError:
-                self._close()
-                raise
-            if r == 0:  # (None: nothing yet)
-                self._fail(_ECONCLOSE)
-            if r:
-                n += r
-                self._rn = n
-        return n >= w
-
-    def _fail(self, code):
+    def _fail(self, n):
         self._close()
-        raise MQTTException(code)
+        raise MQTTException(n)
 
     def check_msg(self):
         # Handle at most one incoming packet, if it is complete; never blocks. Returns
@@ -417,9 +395,22 @@ class MQTTClient:
     def _rx(self):
         # Runs the receive state machine as far as the data that has arrived allows;
         # returns the type of the packet it completed and handled, or None.
-        while self._fill():
-            b = self._rb
+        while True:
             n = self._rn
+            w = self._rw
+            if n < w:  # read towards w bytes
+                try:  # a memoryview slice only mid-packet: an idle call allocates nothing
+                    r = self.sock.readinto(self._rm[n:] if n else self._rb, w - n)
+                except OSError:
+                    self._close()
+                    raise
+                if r == 0:  # (None: nothing yet)
+                    self._fail(_ECONCLOSE)
+                n += r or 0
+                self._rn = n
+                if n < w:
+                    return None
+            b = self._rb
             st = self._st
             if not st:  # the fixed header: type, then 1 to 4 bytes of Remaining Length
                 if b[n - 1] >> 7:  # more length bytes follow
@@ -488,7 +479,7 @@ class MQTTClient:
                     if len(tc) != v or tc != self._tv:  # a view made once per new topic
                         self._tv = m[2 : 2 + v]
                         tc = self._tc = bytes(self._tv)
-                    self.cb(tc, bytes(m[p:n]), bool(op & 1), bool(op & 8))
+                    self.cb(tc, bytes(m[p:n]), op & 1 > 0, op & 8 > 0)
                 if q == 2:
                     self._q2.add(pid)
                 if q:
@@ -514,4 +505,3 @@ class MQTTClient:
                     elif i == n - 1:
                         self.cbstat(v, 2)  # not awaited
             return t
-        return None

@@ -2,7 +2,7 @@
 # when it is used, and der(), which turns PEM into the DER that MicroPython's mbedTLS
 # reads. MIT license; see LICENSE.
 from binascii import a2b_base64
-from .simple2 import MQTTException
+from .simple2 import MQTTException, _ms, ticks_ms, ticks_diff
 
 
 def der(b):
@@ -29,14 +29,16 @@ def der(b):
     raise MQTTException(51, "PEM unusable here: give DER (openssl ... -outform DER)")
 
 
-def wrap(c, s, ms):
-    # client c's socket s in TLS, the handshake within ms (< 0: no limit). c.ssl an
+def wrap(c, s, t):
+    # client c's socket s in TLS, the handshake within what is left of c.socket_timeout
+    # since ticks_ms() t. c.ssl an
     # SSLContext: its wrap_socket(), with SNI. Else the legacy ssl=True + c.ssl_params,
     # wrap_socket()'s arguments: SNI, the name verified, CERT_REQUIRED unless they say
     # cert_reqs=0. PEM (bytes or str) becomes DER: cadata, and on MicroPython cert and
     # key (CPython takes them as file paths)
+    ms = _ms(c.socket_timeout)
     if ms >= 0:
-        s.settimeout(max(1, ms) / 1000)
+        s.settimeout(max(1, ms - ticks_diff(ticks_ms(), t)) / 1000)
     cp = getattr(s, "s", None)  # CPython: the socket under umqtt._cpython's
     r = cp or s
     if hasattr(c.ssl, "wrap_socket"):

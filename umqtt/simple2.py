@@ -334,7 +334,8 @@ class MQTTClient:
             if isinstance(t, tuple):
                 t, q = t
             t = _topic(t, q, 1)
-            n += len(t) + (2 if op & 0x20 else 3)
+            q = b"" if op & 0x20 else bytes((q,))  # its requested QoS
+            n += len(t) + 2 + len(q)
             fs.append((t, q))
         if not fs:
             raise MQTTException(_EARG)
@@ -343,8 +344,7 @@ class MQTTClient:
         self._put(pid)
         for t, q in fs:
             self._put(t, 1)
-            if not op & 0x20:
-                self._put(bytes((q,)))  # its requested QoS
+            self._put(q)
         self._write()
         return pid
 
@@ -492,16 +492,13 @@ class MQTTClient:
                     self._pid(v)
                 self._send2(_PUBREL, v)
             elif 0x20 < t < _PINGRESP:  # PUBACK, PUBCOMP, UNSUBACK; SUBACK: a code per filter
-                d = self.rcv_pids
+                k = self.rcv_pids.pop(v, None) is None  # not awaited
                 for i in range(1 + (t == _SUBACK), n):
                     c = b[i] if i > 1 else 0
                     if c > 2 and c != 0x80:
                         self._fail(_EPROTO)
-                    # report each answer; forget the pid after its last one
-                    if v in d:
-                        if i == n - 1:
-                            del d[v]
+                    if not k:
                         self.cbstat(v, 1 if c < 3 else 3)
-                    elif i == n - 1:
-                        self.cbstat(v, 2)  # not awaited
+                if k:
+                    self.cbstat(v, 2)
             return t

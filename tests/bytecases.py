@@ -739,6 +739,14 @@ def case_bad_arguments_refused():
         eq(net.take(), packet(0x82, s16(pid) + mstr(f) + b"\x01"), "valid filter " + f)
         pid = c.unsubscribe(f)
         eq(net.take(), packet(0xA2, s16(pid) + mstr(f)), "valid filter " + f)
+    # topics and filters as bytearray or memoryview, and refused as such too
+    for kind in (bytearray, memoryview):
+        pid = c.subscribe(kind(b"a/+"), 1)
+        eq(net.take(), packet(0x82, s16(pid) + mstr("a/+") + b"\x01"), "filter as", kind)
+        c.publish(kind(b"a/b"), kind(b"ok"))
+        eq(net.take(), h("30 07 0003 612f62 6f6b"), "topic as", kind)
+        refused(errno.EARG, c.subscribe, kind(b"a/#/b"))
+        refused(errno.EARG, c.publish, kind(b"a/+"), b"x")
 
 
 def case_bad_will_refused():

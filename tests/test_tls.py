@@ -202,6 +202,12 @@ def test_pem_converted_to_der(run):
     round_trip(tls_client("pem-leg", ssl=True, ssl_params={"cadata": CA_PEM}))
     round_trip(tls_client("pem-str", "127.0.0.1", ssl=True, ssl_params={"cadata": CA_PEM.decode()}))
     round_trip(tls_client("pem-ctx", ssl=context(der(CA_PEM))))
+    # a key from `openssl ecparam -genkey` starts with an EC PARAMETERS block
+    params = b"-----BEGIN EC PARAMETERS-----\\nBggqhkjOPQMBBw==\\n-----END EC PARAMETERS-----\\n"
+    eq(der(params + read(CERTS + "/client.key")), der(read(CERTS + "/client.key")))
+    if not MICROPYTHON:  # a str cadata is PEM to CPython: every certificate of a bundle
+        bundle = (read(CERTS + "/other.crt") + CA_PEM).decode()
+        round_trip(tls_client("pem-bundle", ssl=True, ssl_params={"cadata": bundle}))
     if MICROPYTHON:  # client certificate and key in PEM, as bytes
         p = {"cadata": CA_PEM, "cert": read(CERTS + "/client.crt"), "key": read(CERTS + "/client.key")}
         round_trip(tls_client("pem-mtls", port=MTLS_PORT, ssl=True, ssl_params=p))
@@ -219,7 +225,7 @@ def test_pem_that_cannot_be_converted_is_refused(run):
     for bad in (ENC, b"-----BEGIN ENCRYPTED PRIVATE KEY-----\\nAAAA\\n-----END ENCRYPTED PRIVATE KEY-----", EMPTY):
         e = raises(errno.EARG, der, bad)
         check("DER" in e.args[1], "the message does not say DER:", e.args)
-    c = tls_client("pem-bad", ssl=True, ssl_params={"cadata": EMPTY})
+    c = tls_client("pem-bad", ssl=True, ssl_params={"cadata": EMPTY.encode()})
     raises(errno.EARG, c.connect)
     eq(c.sock, None, "a socket was kept")
     """))

@@ -57,7 +57,7 @@ def _topic(t, qos, f=0):
     # t as bytes, if it and the QoS are valid. f=0: a topic name, without wildcards
     # [MQTT-3.3.2-2]. f=1: a filter, where '#' is only the whole last level and '+' only
     # a whole level [MQTT-4.7.1]
-    t = _enc(t)
+    t = bytes(_enc(t))  # (the same object if it is bytes; `in` fails on a bytearray)
     if qos not in (0, 1, 2) or not t or 0 in t or (35 in t[:-1] if f else 35 in t or 43 in t):
         raise MQTTException(_EARG)
     for w in t.split(b"/") if f else ():
@@ -75,7 +75,7 @@ class MQTTClient:
     sock = _pp = None
     _lw = ()  # the will's topic and message, set by set_last_will()
     _lwf = _ca = 0  # ... and its CONNECT flags; connect() awaits CONNACK
-    last_ping = last_cpacket = _ls = _ts = 0  # ticks_ms: PINGREQ, packet in, byte out, timeouts
+    _ls = _ts = 0  # ticks_ms: the last byte out, the next look for timeouts
     _tc = _tv = b""  # the last topic received, reused while it repeats, and its view
 
     def __init__(
@@ -106,6 +106,7 @@ class MQTTClient:
         self.newpid = pid_gen()
         self.rcv_pids = {}  # pid -> ticks_ms deadline of each flow awaiting its answer
         self._q2 = set()  # incoming QoS 2 pids delivered, awaiting PUBREL
+        self.last_ping = self.last_cpacket = ticks_ms()
         self._wb = bytearray(_WBUF)  # outgoing packets are built here: one write() each
         self._w2 = bytearray(2)
         self._rb = bytearray(64)  # the incoming packet; grows up to max_size

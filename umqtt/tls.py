@@ -6,13 +6,16 @@ from .simple2 import MQTTException, _ms, ticks_ms, ticks_diff
 
 
 def der(b):
-    # PEM (str or bytes) -> the DER bytes of its first block; anything else unchanged.
-    # Refuses (EARG, 51) what it cannot turn into DER: an encrypted key, bad base64.
+    # PEM (str or bytes) -> the DER bytes of its first block (an EC PARAMETERS block
+    # skipped); anything else unchanged. Refuses (EARG, 51) what it cannot turn into
+    # DER: an encrypted key, an empty block.
     if isinstance(b, str):
         b = b.encode()
     i = b.find(b"-----BEGIN") if isinstance(b, bytes) else -1
     if i < 0:
         return b
+    if b.startswith(b"-----BEGIN EC PARAMETERS", i):  # openssl ecparam -genkey
+        i = b.find(b"-----BEGIN", i + 1)
     s = b""
     for ln in b[i:].split(b"\n")[1:]:
         ln = ln.strip()
@@ -34,8 +37,9 @@ def wrap(c, s, t):
     # since ticks_ms() t. c.ssl an
     # SSLContext: its wrap_socket(), with SNI. Else the legacy ssl=True + c.ssl_params,
     # wrap_socket()'s arguments: SNI, the name verified, CERT_REQUIRED unless they say
-    # cert_reqs=0. PEM (bytes or str) becomes DER: cadata, and on MicroPython cert and
-    # key (CPython takes them as file paths)
+    # cert_reqs=0. PEM becomes DER: on MicroPython cadata, cert and key (bytes or str);
+    # on CPython cadata in bytes (a str is PEM to it already, all of a bundle; cert and
+    # key are file paths)
     ms = _ms(c.socket_timeout)
     if ms >= 0:
         s.settimeout(max(1, ms - ticks_diff(ticks_ms(), t)) / 1000)
@@ -47,7 +51,7 @@ def wrap(c, s, t):
         p = {"server_hostname": c.server, "cert_reqs": 2}
         p.update(c.ssl_params or {})
         for k in ("cadata",) if cp else ("cadata", "cert", "key"):
-            if k in p:
+            if k in p and not (cp and isinstance(p[k], str)):
                 p[k] = der(p[k])
         if cp:
             from ._cpython import wrap_socket

@@ -21,6 +21,7 @@ def ticks_diff(a, b):
     return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
 
 
+__all__ = ("const", "ticks_ms", "ticks_add", "ticks_diff", "socket")  # what simple2 takes
 _AGAIN = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 

@@ -6,7 +6,7 @@ import select
 try:  # MicroPython: const() is built into its compiler, nothing to import for it
     from time import ticks_ms, ticks_add, ticks_diff
 except ImportError:  # CPython: the few MicroPython names used here, and its sockets
-    from ._cpython import const, ticks_ms, ticks_add, ticks_diff, socket  # with their API
+    from ._cpython import *  # const, ticks_ms, ticks_add, ticks_diff, socket
 
 _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
@@ -267,7 +267,7 @@ class MQTTClient:
             self._ca = 0
             b = self._rb
             if b[1]:
-                raise MQTTException(20 + b[1]) if b[1] < 6 else MQTTException(20, b[1])
+                raise MQTTException(20 + b[1] if b[1] < 6 else 20, b[1])  # refused, and why
         except:
             self._close()
             raise
@@ -276,13 +276,11 @@ class MQTTClient:
         return b[0] & 1
 
     def _close(self):
-        s = self.sock
+        try:
+            self.sock.close()
+        except (OSError, AttributeError):  # (or no socket)
+            pass
         self.sock = None
-        if s:
-            try:
-                s.close()
-            except OSError:
-                pass
 
     def disconnect(self):
         try:
@@ -455,7 +453,7 @@ class MQTTClient:
                 p = v + (4 if q else 2)  # topic length, topic, pid if QoS > 0 [MQTT-3.3.2]
                 if p > n:
                     self._fail(_ETOOBIG if self._big else _EPROTO)
-                pid = self._pin = b[p - 2] << 8 | b[p - 1] if q else 0
+                pid = self._pin = q and b[p - 2] << 8 | b[p - 1]
                 if q and not pid:
                     self._fail(_EPROTO)
             if self._big:  # the rest of an over-size PUBLISH, skipped a buffer at a time
@@ -496,10 +494,10 @@ class MQTTClient:
                 k = self.rcv_pids.pop(v, None) is None  # not awaited
                 for i in range(1 + (t == _SUBACK), n):
                     c = b[i] if i > 1 else 0
-                    if c > 2 and c != 0x80:
+                    if c > 2 and c != 0x80:  # not a granted QoS, nor failure [MQTT-3.9.3]
                         self._fail(_EPROTO)
                     if not k:
-                        self.cbstat(v, 1 if c < 3 else 3)
+                        self.cbstat(v, c >> 6 | 1)  # 1, or 3 for 0x80
                 if k:
                     self.cbstat(v, 2)
             return t

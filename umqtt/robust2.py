@@ -160,7 +160,8 @@ class MQTTClient(_Client):
             r = _Client.check_msg(self)
         except (OSError, MQTTException) as e:
             r = self._issue(e, 10)
-        self.send_queue()  # what is queued, as far as the window allows
+        if self.msg_to_send or self.sub_to_send:  # (an idle call: no call at all)
+            self.send_queue()  # what is queued, as far as the window allows
         return r
 
     def wait_msg(self):

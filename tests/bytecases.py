@@ -1,4 +1,5 @@
-# Byte-level cases for umqtt.simple2, run through the scripted fake network of fakesock.py.
+# Byte-level cases for umqtt.simple2 (and, case_r2_*, umqtt.robust2), run through the
+# scripted fake network of fakesock.py.
 # Runs on MicroPython and CPython: `CASE=case_x micropython tests/bytecases.py` runs one
 # case, without CASE every case; test_bytes.py runs each in-process and under MicroPython.
 import os
@@ -1000,6 +1001,129 @@ def case_connect_timeout_and_eof():
         net.feed(*script)
         raises(errno.ECONCLOSE, c.connect)
         closed(net, c)
+
+
+# -- robust2, byte by byte
+
+
+def r2_connected(**kw):
+    """A robust2 client connected through a fresh fake network (CONNECT taken)."""
+    from umqtt.robust2 import MQTTClient as R
+
+    net = fakesock.install()
+    kw.setdefault("keepalive", 0)
+    c = R("cid", "broker.test", **kw)
+    rec = Rec()
+    c.set_callback(rec.msg)
+    c.set_callback_status(rec.stat)
+    net.feed(CONNACK)
+    eq(c.connect(), 0, "session present")
+    net.take()
+    return net, c, rec
+
+
+def case_r2_oversize_message_in_keeps_the_message_out():
+    # status 4 carries the broker's pid: an outgoing message with the same pid stays
+    net, c, rec = r2_connected(max_size=16)
+    pid = c.publish("t/a", b"A", qos=1)
+    net.take()
+    net.feed(pub("t/in", filler(40), qos=1, pid=pid))
+    for i in range(5):
+        c.check_msg()
+    eq(rec.st, [(pid, 4)], "the over-size message was reported")
+    eq(net.take(), ack(0x40, pid), "and acknowledged")
+    eq(c.things_to_do(), 1, "the outgoing message is still in flight")
+    net.feed(ack(0x40, pid))
+    c.check_msg()
+    eq(rec.st, [(pid, 4), (pid, 1)])
+    eq(c.things_to_do(), 0)
+
+
+def case_r2_lost_session_forgets_pubrec_of_messages_not_resent():
+    # A and B past PUBREC; the link drops; a reconnect to a broker without the session
+    # fails while re-sending A; the next one finds a session (made by the first): B is
+    # published again, not released with a PUBREL it never had in that session
+    net, c, rec = r2_connected(socket_timeout=1)
+    a = c.publish("t", b"A", qos=2)
+    b = c.publish("t", b"B", qos=2)
+    net.take()
+    net.feed(ack(0x50, a), ack(0x50, b))
+    c.check_msg()
+    c.check_msg()
+    eq(net.take(), ack(0x62, a) + ack(0x62, b), "PUBREL for both")
+    net = fakesock.install()  # the link is gone: a new one
+    net.feed(h("20 02 00 00"))  # session lost
+    net.write_plan([1 << 20] + [None] * 50)  # CONNECT goes, then nothing more does
+    eq(c.connect(False), 0)
+    check(c.conn_issue, "the re-send failed")
+    net = fakesock.install()
+    net.feed(h("20 02 01 00"))  # a session: the one the failed attempt made
+    eq(c.connect(False), 1)
+    w = net.take()
+    check(w.endswith(pub("t", b"A", qos=2, pid=a, dup=True) + pub("t", b"B", qos=2, pid=b, dup=True)),
+          "A and B published again, in order:", short(w))
+
+
+def case_r2_store_saves_pubrec():
+    # past PUBREC is saved at once: after a power cut the message is released, not sent
+    # again (that would be a second delivery)
+    net, c, rec = r2_connected()
+    saved = []
+
+    class Store:
+        def save(self, cl):
+            saved.append([m[5] for m in cl.inflight])
+
+    c.store = Store()
+    c.publish("t", b"A", qos=2)
+    net.feed(ack(0x50, c.inflight[0][4]))
+    c.check_msg()
+    eq(saved[-1], [1], "saved as past PUBREC")
+
+
+def case_r2_wait_msg_after_a_timeout_keeps_the_cause():
+    net, c, rec = r2_connected(message_timeout=0.3)
+    c.publish("t", b"A", qos=1)
+    for i in range(10):
+        if c.conn_issue:
+            break
+        eq(c.wait_msg(), None)
+    eq(c.conn_issue[0].args[0], errno.ENOACK, "no answer in time", c.conn_issue)
+    eq(c.is_keepalive(), False)
+    eq(c.things_to_do(), 1, "kept for the re-send")
+
+
+def case_r2_qos0_neither_sent_nor_kept_is_reported():
+    net, c, rec = r2_connected()
+    c.KEEP_QOS0 = False
+    c.CONFIRM_QUEUE_MAX = 1
+    c.publish("t", b"A", qos=1)
+    c.publish("t", b"B", qos=1)  # queued: the window is full
+    net.take()
+    eq(c.publish("t", b"C"), None)
+    eq(net.take(), b"", "C was not sent ahead of B")
+    eq(rec.st, [(0, errno.SDROPPED)], "C was reported dropped")
+    c._close()  # offline
+    c.publish("t", b"D")
+    eq(rec.st, [(0, errno.SDROPPED)] * 2)
+
+
+def case_r2_subscriptions_forgotten_and_checked():
+    net, c, rec = r2_connected()
+    c.subscribe("a/b")
+    c.subscribe([("c", 1), (b"d", 0)])
+    c.unsubscribe([b"c", "d"])  # a list, and bytes for a str filter
+    eq(c.subs, [("a/b", 0)])
+    c.unsubscribe(b"a/b")
+    eq(c.subs, [])
+    c._close()  # offline: still refused at once, nothing kept or queued
+    queued = len(c.sub_to_send)
+    for bad in ("a/#/b", ["ok", "x+"], [], 5):
+        raises(errno.EARG, c.subscribe, bad)
+        raises(errno.EARG, c.unsubscribe, bad)
+    raises(errno.EARG, c.subscribe, "a", 3)
+    eq(c.subs, [])
+    eq(len(c.sub_to_send), queued)
 
 
 # -- the runner

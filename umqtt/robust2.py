@@ -44,14 +44,14 @@ class MQTTClient(_Client):
 
     def cbstat(self, pid, status):
         # simple2 reports every answer, and every flow that timed out, here
-        m = self._find(pid)
+        m = status != 4 and self._find(pid)  # (4: an over-size message in: the broker's pid)
         if m:
             if not status:  # no answer in time: keep it; the link is suspect
                 self.conn_issue = (MQTTException(53), 10)
                 return self._close()
             self.inflight.remove(m)
             self._save()
-        elif pid in self.sub_to_confirm:
+        elif status != 4 and pid in self.sub_to_confirm:
             s = self.sub_to_confirm.pop(pid)
             if not status:  # send it again
                 return self.sub_to_send.append(s)
@@ -69,8 +69,9 @@ class MQTTClient(_Client):
     def _send2(self, op, pid):
         if op == 0x62:  # PUBREL: from now on the message itself is never re-sent
             m = self._find(pid)
-            if m:
+            if m and not m[5]:
                 m[5] = 1
+                self._save()  # after a power cut too: PUBREL, not the message again
         _Client._send2(self, op, pid)
 
     # -- connection
@@ -111,9 +112,9 @@ class MQTTClient(_Client):
         if self.RESUBSCRIBE:
             self.resubscribe()
         for m in self.inflight:
-            if not self.sock:  # failed again: the rest waits for the next connection
-                break
             m[5] = sp and m[5]  # past PUBREC in a session the broker kept
+            if not self.sock:  # failed again: the rest waits for the next connection
+                continue
             if m[5]:
                 self._pid(m[4])
                 self._try(place, _Client._send2, 0x62, m[4])
@@ -183,7 +184,9 @@ class MQTTClient(_Client):
                 self._issue(e, 2)
         m = (_topic(topic, qos), _enc(msg, 268435455), retain, qos, self._newpid() if qos else None)
         if self.msg_to_send or not (self._room() and self._send(m)):
-            if qos or self.KEEP_QOS0:  # it waits in the queue, behind the others
+            if not (qos or self.KEEP_QOS0):  # not sent, not kept: reported
+                self._drop(m)
+            else:  # it waits in the queue, behind the others
                 for q in self.msg_to_send:
                     if self.NO_QUEUE_DUPS and q[:4] == m[:4]:
                         self._drop(m)
@@ -258,23 +261,35 @@ class MQTTClient(_Client):
     # -- subscriptions
 
     def subscribe(self, topic, qos=0, resubscribe=True):
-        if self.RESUBSCRIBE and resubscribe:  # remembered one filter at a time
-            for t in topic if isinstance(topic, list) else [topic]:
-                t, q = t if isinstance(t, tuple) else (t, qos)
+        for t, q in self._filters(topic, qos):
+            if self.RESUBSCRIBE and resubscribe:  # remembered one filter at a time
                 self._forget(t)
                 self.subs.append((t, q))
         return self._sub1((0x82, topic, qos))
 
     def unsubscribe(self, topic):
-        self._forget(topic)
+        for t, q in self._filters(topic, 0):
+            self._forget(t)
         return self._sub1((0xA2, topic, 0))
 
-    def _forget(self, topic):
-        # drop topic from the remembered and from the queued subscriptions
-        for q in (self.subs, self.sub_to_send):
-            for s in q[:]:
-                if topic in s:
-                    q.remove(s)
+    def _filters(self, topic, qos):
+        # [(filter, qos)] of topic (one filter, or a list); EARG now, even offline, for
+        # a bad one: nothing bad is remembered or queued
+        fs = []
+        for t in topic if isinstance(topic, list) else [topic]:
+            t, q = t if isinstance(t, tuple) else (t, qos)
+            _topic(t, q, 1)
+            fs.append((t, q))
+        if not fs:
+            raise MQTTException(51)
+        return fs
+
+    def _forget(self, t):
+        # drop filter t (str or bytes alike) from the remembered subscriptions
+        t = _enc(t)
+        for s in self.subs[:]:
+            if _enc(s[0]) == t:
+                self.subs.remove(s)
 
     def _sub1(self, s):
         # s = (op, topic, qos): SUBSCRIBE or UNSUBSCRIBE now, else once connected again

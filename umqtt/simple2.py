@@ -387,7 +387,7 @@ class MQTTClient:
         # Block until one packet is handled, keeping the connection alive meanwhile.
         while True:
             r = MQTTClient.check_msg(self)  # (a subclass's may not raise when the link dies)
-            if r:
+            if r or not self.sock:  # (or a subclass closed it, e.g. robust2 on a timeout)
                 return r
             self._wait(_POLLIN, 200)
 

@@ -1003,6 +1003,120 @@ def case_connect_timeout_and_eof():
         closed(net, c)
 
 
+# -- from a review: callbacks that read or disconnect, slow links, flags
+
+
+def case_suback_codes_kept_from_a_status_callback_that_reads():
+    net, c, rec = connected()
+    pid = c.subscribe([("a", 0), ("b", 1), ("c", 2)])
+    net.take()
+
+    def stat(p, st):  # the first status reads the next packet from inside the callback
+        rec.st.append((p, st))
+        if len(rec.st) == 1:
+            c.check_msg()
+
+    c.set_callback_status(stat)
+    net.feed(packet(0x90, s16(pid) + b"\x00\x80\x01"), pub("xy", b"\0\0\0"))
+    c.check_msg()
+    eq(rec.st, [(pid, 1), (pid, 3), (pid, 1)])
+    eq(rec.msgs, [(b"xy", b"\0\0\0", False, False)])
+    check(c.sock is not None, "a valid stream closed")
+    # a bad code anywhere: nothing reported, the pid kept (it will time out), EPROTO
+    net, c, rec = connected()
+    pid = c.subscribe([("a", 0), ("b", 1)])
+    net.feed(packet(0x90, s16(pid) + b"\x00\x05"))
+    raises(errno.EPROTO, c.check_msg)
+    eq(rec.st, [])
+    check(pid in c.rcv_pids)
+
+
+def case_callbacks_that_disconnect():
+    # from the message callback of a QoS 1 message: no PUBACK, no error
+    net, c, rec = connected()
+    c.set_callback(lambda *a: c.disconnect())
+    net.feed(pub("t", b"m", 1, 7))
+    eq(c.check_msg(), 0x30)
+    eq(net.take(), h("e0 00"), "only the DISCONNECT")
+    # from the status callback of a timeout, inside wait_msg(): it returns
+    net, c, rec = connected(message_timeout=1)
+    c.set_callback_status(lambda p, st: c.disconnect())
+    c.publish("t", b"m", qos=1)
+    net.feed(3000)
+    eq(c.wait_msg(), None)
+    check(c.sock is None)
+
+
+def case_connect_bounded_when_the_connect_packet_trickles():
+    net = fakesock.install()
+    net.write_plan([1] + [None] * 45, cycle=True)  # a byte now and then
+    c, rec = client(socket_timeout=5)
+    net.feed(CONNACK)
+    raises(errno.ECONTIMEOUT, c.connect)
+    check(net.clock.elapsed() <= 5500, "gave up after %d ms" % net.clock.elapsed())
+    closed(net, c)
+
+
+def case_keepalive_spares_a_big_message_arriving_slowly():
+    # keepalive 1 s, a 1006-byte PUBLISH at 20 bytes every 100 ms: the PINGRESP is
+    # behind it, the bytes show the link lives
+    net, c, rec = connected(keepalive=1)
+    pkt = pub("t", filler(1000))
+    items = []
+    for i in range(0, len(pkt), 20):
+        items += [pkt[i : i + 20], 100]
+    net.feed(*items)
+    net.feed(PINGRESP)
+    r = None
+    while r != 0x30:
+        r = c.wait_msg()
+    eq(len(rec.msgs), 1)
+    eq(c.wait_msg(), 0xD0)
+    check(c.sock is not None)
+    # and a link that goes silent mid-packet is still found dead
+    net, c, rec = connected(keepalive=1)
+    net.feed(pkt[:100])
+    c.check_msg()
+    net.clock.advance(800)
+    c.check_msg()
+    eq(net.take(), PINGREQ)
+    net.clock.advance(1001)
+    raises(errno.EKEEPALIVE, c.check_msg)
+
+
+def case_flag_arguments_and_types():
+    net, c, rec = connected()
+    c.publish("t", b"m", retain=2, dup=2)
+    eq(net.take(), h("39 04 0001 74 6d"), "retain and dup are bits, QoS stays 0")
+    for q in (1.0, True):
+        raises(errno.EARG, c.publish, "t", b"m", qos=q)
+        raises(errno.EARG, c.subscribe, "t", q)
+    eq(net.take(), b"")
+    net = fakesock.install()
+    c, rec = client(keepalive=60.0)
+    net.feed(CONNACK)
+    raises(errno.EARG, c.connect)
+    eq(net.sockets, [])
+    net = fakesock.install()
+    c, rec = client()
+    net.feed(CONNACK)
+    c.connect(clean_session=2)
+    eq(net.take(), h("10 0f " + MQTT4 + " 02 0000 0003 636964"), "clean session, no will flag")
+
+
+def case_malformed_connack_flags_and_empty_topic_in():
+    net = fakesock.install()
+    c, rec = client()
+    net.feed(h("20 02 ff 00"))
+    raises(errno.EPROTO, c.connect)
+    closed(net, c)
+    net, c, rec = connected()
+    net.feed(pub("", b"m"))
+    raises(errno.EPROTO, c.check_msg)
+    eq(rec.msgs, [])
+    closed(net, c)
+
+
 # -- robust2, byte by byte
 
 

@@ -58,7 +58,7 @@ def _topic(t, qos, f=0):
     # [MQTT-3.3.2-2]. f=1: a filter, where '#' is only the whole last level and '+' only
     # a whole level [MQTT-4.7.1]
     t = bytes(_enc(t))  # (the same object if it is bytes; `in` fails on a bytearray)
-    if qos not in (0, 1, 2) or not t or 0 in t or (35 in t[:-1] if f else 35 in t or 43 in t):
+    if qos not in (0, 1, 2) or type(qos) is not int or not t or 0 in t or (35 in t[:-1] if f else 35 in t or 43 in t):
         raise MQTTException(_EARG)
     for w in t.split(b"/") if f else ():
         if len(w) > 1 and (35 in w or 43 in w):
@@ -165,8 +165,8 @@ class MQTTClient:
         self._wn = i + n
 
     def _write(self, d=0, n=0):
-        # write d[:n], by default the packet built in _wb; a short write is finished
-        # within socket_timeout
+        # write d[:n], by default the packet built in _wb, all of it within
+        # socket_timeout: the network may take it a piece at a time
         if not d:
             d = self._wb
             n = self._wn
@@ -181,12 +181,11 @@ class MQTTClient:
                 raise
             if r:
                 o += r
-                t = ticks_ms()
             elif 0 <= _ms(self.socket_timeout) < ticks_diff(ticks_ms(), t):
                 self._fail(_ECONTIMEOUT)  # half a packet is out: the stream is lost
             else:
                 self._wait(_POLLOUT, 100)
-        self._ls = t  # the last byte went out
+        self._ls = ticks_ms()  # the last byte went out
 
     def _wait(self, f, n):
         # until the socket is ready for f (_POLLIN, _POLLOUT), n ms at most (-1: no limit)
@@ -194,10 +193,11 @@ class MQTTClient:
         self._poll.poll(n)
 
     def _send2(self, op, pid):
-        # PUBACK, PUBREC, PUBREL, PUBCOMP
-        self._start(op, 2)
-        self._put(pid)
-        self._write()
+        # PUBACK, PUBREC, PUBREL, PUBCOMP; none once a callback has disconnected
+        if self.sock:
+            self._start(op, 2)
+            self._put(pid)
+            self._write()
 
     def _pid(self, p=0):
         # track the flow of pid p, or of a new pid that is not in flight [MQTT-2.3.1-2]
@@ -215,14 +215,14 @@ class MQTTClient:
         # from the TCP connect to CONNACK, TLS handshake included.
         fs = [_enc(self.client_id)]
         fs += self._lw
-        fl = clean_session << 1 | self._lwf
+        fl = (clean_session and 2) | self._lwf
         if self.user is not None:
             fs.append(_enc(self.user))
             fl |= 0x80
             if self.pswd is not None:  # no password without a user [MQTT-3.1.2-22]
                 fs.append(_enc(self.pswd))
                 fl |= 0x40
-        if self.keepalive >> 16:  # not 0 to 65535 seconds [MQTT-3.1.2.10]
+        if type(self.keepalive) is not int or self.keepalive >> 16:  # 0 to 65535 s [MQTT-3.1.2.10]
             raise MQTTException(_EARG)
         n = 10
         for f in fs:
@@ -268,6 +268,8 @@ class MQTTClient:
             b = self._rb
             if b[1]:
                 raise MQTTException(20 + b[1] if b[1] < 6 else 20, b[1])  # refused, and why
+            if b[0] > 1:  # reserved flags [MQTT-3.2.2.1]
+                raise MQTTException(_EPROTO)
         except:
             self._close()
             raise
@@ -304,7 +306,7 @@ class MQTTClient:
         msg = _enc(msg, 268435455)
         # topic, pid if QoS > 0, payload [MQTT-3.3.2]
         self._start(
-            _PUBLISH | qos << 1 | retain | dup << 3,
+            _PUBLISH | qos << 1 | (retain and 1) | (dup and 8),
             len(topic) + len(msg) + (4 if qos else 2),
         )
         self._put(topic, 1)
@@ -405,8 +407,11 @@ class MQTTClient:
                     raise
                 if r == 0:  # (None: nothing yet)
                     self._fail(_ECONCLOSE)
-                n += r or 0
-                self._rn = n
+                if r:
+                    n += r
+                    self._rn = n
+                    if self._pp is not None:  # alive: the PINGRESP is behind these bytes
+                        self._pp = ticks_ms()
                 if n < w:
                     return None
             b = self._rb
@@ -454,7 +459,7 @@ class MQTTClient:
                 if p > n:
                     self._fail(_ETOOBIG if self._big else _EPROTO)
                 pid = self._pin = q and b[p - 2] << 8 | b[p - 1]
-                if q and not pid:
+                if q and not pid or not v:  # pid 0, or no topic [MQTT-4.7.3-1]
                     self._fail(_EPROTO)
             if self._big:  # the rest of an over-size PUBLISH, skipped a buffer at a time
                 m = min(self._big, len(b))
@@ -491,11 +496,12 @@ class MQTTClient:
                     self._pid(v)
                 self._send2(_PUBREL, v)
             elif 0x20 < t < _PINGRESP:  # PUBACK, PUBCOMP, UNSUBACK; SUBACK: a code per filter
-                k = self.rcv_pids.pop(v, None) is None  # not awaited
-                for i in range(1 + (t == _SUBACK), n):
-                    c = b[i] if i > 1 else 0
+                cs = bytes(b[2:n]) if n > 2 else b"\0"  # SUBACK: its codes, kept from callbacks that read
+                for c in cs:
                     if c > 2 and c != 0x80:  # not a granted QoS, nor failure [MQTT-3.9.3]
                         self._fail(_EPROTO)
+                k = self.rcv_pids.pop(v, None) is None  # not awaited
+                for c in cs:
                     if not k:
                         self.cbstat(v, c >> 6 | 1)  # 1, or 3 for 0x80
                 if k:

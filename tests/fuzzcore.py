@@ -157,7 +157,7 @@ def model(data, max_size, eof, inflight=INFLIGHT, reset=False, wfail=-1):
             if hl > m:  # topic (and pid) not within what the client holds
                 return types, msgs, stats, bytes(out), errno.ETOOBIG if big else errno.EPROTO
             pid = body[hl - 2] << 8 | body[hl - 1] if q else 0
-            if q and not pid:
+            if q and not pid or hl == (4 if q else 2):  # pid 0, or an empty topic
                 return types, msgs, stats, bytes(out), errno.EPROTO
             if pos + rem > n:  # the skipped rest of an over-size message
                 return types, msgs, stats, bytes(out), end
@@ -189,12 +189,13 @@ def model(data, max_size, eof, inflight=INFLIGHT, reset=False, wfail=-1):
             out += b"\x70\x02" + _s16(v)
         elif op == 0x50:  # PUBREC: answered with PUBREL
             out += b"\x62\x02" + _s16(v)
-        elif op == 0x90:
+        elif op == 0x90:  # every code checked before any is reported
             for k in range(2, rem):
                 c = body[k]
                 if c > 2 and c != 0x80:
                     return types, msgs, stats, bytes(out), errno.EPROTO
-                done(v, errno.SDELIVERED if c < 3 else errno.SREFUSED, k == rem - 1)
+            for k in range(2, rem):
+                done(v, errno.SDELIVERED if body[k] < 3 else errno.SREFUSED, k == rem - 1)
         elif op != 0xD0:  # PUBACK, PUBCOMP, UNSUBACK
             done(v, errno.SDELIVERED, True)
         types.append(t)

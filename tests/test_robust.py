@@ -421,3 +421,35 @@ def test_list_subscription_renewed_and_wait_msg_keeps_the_cause(run, own_mosquit
     eq(sorted(inbox.payloads()), [b"A", b"B"])
     """, broker=own_mosquitto, actions={
         "restart": lambda: (own_mosquitto.stop(), wipe(own_mosquitto), own_mosquitto.start())})
+
+
+def test_store_file_survives_a_cut_after_a_fat_rename(run):
+    # FAT renames by removing the old file first: a cut between the two leaves only
+    # q.dat.tmp. load() finds it there; the next save must not write over that only copy
+    # (a cut during that save would leave nothing)
+    run(prelude=SUB, body="""
+    import os
+    from umqtt.store import FileStore
+    c = client("r-fat", cls=R, port=1)  # nothing listens there: all queued
+    c.store = FileStore("q.dat")
+    for i in range(3):
+        c.publish("r/fat", b"%d" % i, qos=1)
+    os.rename("q.dat", "q.dat.tmp")  # the cut: only the .tmp is left
+    c2 = client("r-fat", cls=R, port=1)
+    c2.store = FileStore("q.dat")
+    eq(c2.store.load(c2), 3, "found in the .tmp")
+
+    class Cut(list):  # the next save dies half way through writing
+        def __iter__(self):
+            raise OSError(5)
+
+    c2.inflight = Cut()
+    try:
+        c2.store.save(c2)
+    except OSError:
+        pass
+    c3 = client("r-fat", cls=R, port=1)
+    c3.store = FileStore("q.dat")
+    eq(c3.store.load(c3), 3, "the three messages, after a cut in the next save")
+    eq([m[1] for m in c3.msg_to_send], [b"0", b"1", b"2"])
+    """)

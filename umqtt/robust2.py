@@ -72,6 +72,8 @@ class MQTTClient(_Client):
             if m and not m[5]:
                 m[5] = 1
                 self._save()  # after a power cut too: PUBREL, not the message again
+        elif op != 0x40:  # PUBREC, PUBCOMP: a QoS 2 pid received, or released
+            self._save()  # before the answer: delivered once, also across a power cut
         _Client._send2(self, op, pid)
 
     # -- connection
@@ -111,11 +113,14 @@ class MQTTClient(_Client):
         self._subd = sp  # a session kept its subscriptions
         if self.RESUBSCRIBE:
             self.resubscribe()
+        if not sp:  # a new session: nothing is past PUBREC, no QoS 2 pid is held
+            for m in self.inflight:
+                m[5] = 0
+            self._save()
         for m in self.inflight:
-            m[5] = sp and m[5]  # past PUBREC in a session the broker kept
             if not self.sock:  # failed again: the rest waits for the next connection
-                continue
-            if m[5]:
+                break
+            if m[5]:  # past PUBREC in the session the broker kept
                 self._pid(m[4])
                 self._try(place, _Client._send2, 0x62, m[4])
             else:  # DUP=1 with its pid if the broker kept the session, else anew
@@ -193,8 +198,8 @@ class MQTTClient(_Client):
                         break
                 else:
                     self.add_msg_to_send(m)
-        if qos:
-            self._save()
+            if qos:
+                self._save()
         return m[4]
 
     def _newpid(self):
@@ -217,6 +222,7 @@ class MQTTClient(_Client):
         # fails it is re-sent after the reconnect. False: a QoS 0 message was not sent.
         if m[3]:
             self.inflight.append(list(m) + [0])
+            self._save()  # before it goes out: after a power cut its pid is not reused
         self._try(5, _Client.publish, m[0], m[1], m[2], m[3], False, m[4])
         return m[3] or self.sock is not None
 
@@ -246,14 +252,20 @@ class MQTTClient(_Client):
 
     def _save(self):
         if self.store:
-            self.store.save(self)
+            try:
+                self.store.save(self)
+            except (OSError, MemoryError) as e:  # kept in RAM; the next save tries again
+                self.log("store failed", repr(e))
 
     def send_queue(self):
         # Sends queued messages, oldest first, while the in-flight window has room, then
         # queued subscriptions. True when both queues are empty.
         q = self.msg_to_send
-        while q and self._room() and self._send(q[0]):
-            q.pop(0)
+        while q and self._room():
+            m = q.pop(0)  # (out of the queue before _send saves it in flight)
+            if not self._send(m):  # a QoS 0 message not sent: still the first
+                q.insert(0, m)
+                break
         while self.sub_to_send and self.sock:
             self._sub1(self.sub_to_send.pop(0))
         return not (q or self.sub_to_send)

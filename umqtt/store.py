@@ -25,12 +25,19 @@ class FileStore:
         # Write-then-rename: a power cut while writing leaves the previous file whole.
         # The file ends with its own length, so a torn one is never taken for complete.
         tmp = self.path + ".tmp"
+        try:  # only a .tmp: a cut came between remove and rename (FAT): it is the copy
+            os.stat(self.path)
+        except OSError:
+            try:
+                os.rename(tmp, self.path)
+            except OSError:
+                pass
         with open(tmp, "wb") as f:
             n = f.write(_MAGIC + _int(c._lastpid, 2))
             for m in c.inflight:
-                n += f.write(_record(m, 1 | m[5] << 1))
+                n += _record(f, m, 1 | m[5] << 1)
             for m in c.msg_to_send:
-                n += f.write(_record(m, 0))
+                n += _record(f, m, 0)
             for p in c._q2:  # QoS 2 messages received, awaiting PUBREL: delivered once
                 n += f.write(b"\x80" + _int(p, 2))
             f.write(_int(n, 4))
@@ -84,14 +91,11 @@ def _get(d, i, n):
     return int.from_bytes(d[i : i + n], "big")
 
 
-def _record(m, flags):
-    # flags: bit 0 in flight, bit 1 past PUBREC; bit 2 retain; bits 3-4 QoS
+def _record(f, m, flags):
+    # writes message m; flags: bit 0 in flight, bit 1 past PUBREC; bit 2 retain; bits
+    # 3-4 QoS. The payload is written as it is: no copy of it is made
     topic, msg = m[0], m[1]
-    return (
-        bytes((flags | (4 if m[2] else 0) | m[3] << 3,))
-        + _int(m[4] or 0, 2)
-        + _int(len(topic), 2)
-        + topic
-        + _int(len(msg), 4)
-        + msg
-    )
+    n = f.write(bytes((flags | (4 if m[2] else 0) | m[3] << 3,)) + _int(m[4] or 0, 2) + _int(len(topic), 2))
+    n += f.write(topic)
+    n += f.write(_int(len(msg), 4))
+    return n + f.write(msg)

@@ -14,12 +14,17 @@ pending = {}  # pid -> ticks_ms of the press
 
 
 def on_status(pid, status):
-    if pid in pending and status == errno.SDELIVERED:
-        print("press", pid, "delivered after", ticks_diff(ticks_ms(), pending.pop(pid)), "ms")
+    t = pending.pop(pid, None)
+    if t is None:
+        return
+    if status == errno.SDELIVERED:
+        print("press", pid, "delivered after", ticks_diff(ticks_ms(), t), "ms")
+    elif status == errno.SDROPPED:
+        print("press", pid, "dropped: the queue was full")
 
 
 c = MQTTClient("example-button", SERVER, PORT, keepalive=30)
-c.MSG_QUEUE_MAX = 10
+c.MSG_QUEUE_MAX = 20  # more presses than can wait out the deadline: none is dropped
 c.set_callback_status(on_status)
 c.connect(clean_session=False)
 n = 0

@@ -1326,6 +1326,91 @@ def case_r2_a_failing_store_fails_no_call():
     check(c.sock is not None)
 
 
+def case_r2_conn_issue_keeps_the_cause_while_offline():
+    from umqtt.robust2 import MQTTClient as R
+
+    net = fakesock.install()
+    c = R("cid", "broker.test")
+    net.feed(h("20 02 00 04"))  # bad user name or password
+    eq(c.connect(), None)
+    eq(c.conn_issue[0].args[0], errno.ECONCREDENTIALS)
+    c.publish("t", b"m", qos=1)  # offline: queued
+    c.check_msg()
+    c.subscribe("a")
+    c.ping()
+    eq(c.conn_issue[0].args[0], errno.ECONCREDENTIALS, "not replaced by 'not connected'")
+    net, c, rec = r2_connected(keepalive=1)
+    net.clock.advance(800)
+    c.check_msg()  # PINGREQ
+    net.clock.advance(1001)
+    c.check_msg()  # no PINGRESP: dead
+    eq(c.conn_issue[0].args[0], errno.EKEEPALIVE)
+    c.check_msg()
+    c.wait_msg()
+    eq(c.conn_issue[0].args[0], errno.EKEEPALIVE)
+    eq(c.is_keepalive(), False)
+
+
+def case_r2_callback_errors_are_not_connection_failures():
+    net, c, rec = r2_connected()
+
+    def bad(*a):
+        raise OSError(19)  # e.g. a sensor on I2C that is gone
+
+    c.set_callback(bad)
+    net.feed(pub("t", b"m"))
+    try:
+        c.check_msg()
+        raise AssertionError("the callback's OSError was swallowed")
+    except OSError as e:
+        eq(e.args[0], 19)
+    eq(c.conn_issue, None)
+    check(c.sock is not None, "the link was closed")
+
+
+def case_r2_backoff_counts_links_that_do_not_hold():
+    # a broker that accepts and drops the client at once: attempts back off all the same
+    import umqtt.robust2 as r2m
+
+    from umqtt.robust2 import MQTTClient as R
+
+    net = fakesock.install()
+    saved = r2m.ticks_ms
+    r2m.ticks_ms = net.clock.ticks_ms  # robust2's backoff on the fake clock too
+    try:
+        c = R("cid", "broker.test")
+        c.DELAY_MIN = 100
+        c.DELAY_MAX = 10000
+        for i in range(40):  # 2 s
+            if not net.pending():
+                net.feed(CONNACK)
+            if c.reconnect() is not None:
+                c._close()  # dropped at once
+            net.clock.advance(50)
+        n = len(net.sockets)
+        check(2 <= n <= 6, "attempts in 2 s:", n)
+        # a link that carried a packet: the next attempt is due at once, counted afresh
+        while c.reconnect() is None:
+            net.clock.advance(50)
+        net.feed(PINGRESP)
+        c.check_msg()
+        c._close()
+        net.feed(CONNACK)
+        check(c.reconnect() is not None, "no wait after a link that worked")
+        eq(c._fails, 1)
+
+        class F(R):
+            def delay(self, n):
+                return 1.5 * 100  # a float
+
+        f = F("cid", "broker.test")
+        net.feed(h("20 02 00 05"))
+        eq(f.connect(), None)
+        eq(f.conn_issue[0].args[0], errno.ECONAUTH)
+    finally:
+        r2m.ticks_ms = saved
+
+
 # -- the runner
 
 

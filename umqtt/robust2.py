@@ -23,7 +23,7 @@ class MQTTClient(_Client):
     PLACES = ("?", "connect", "publish", "subscribe", "reconnect", "sendqueue", "disconnect",
               "ping", "wait_msg", "keepalive", "check_msg")  # conn_issue[1] names one
     conn_issue = None  # (exception, place): see PLACES
-    _fails = _due = 0  # connection attempts failed in a row, ticks_ms of the next one
+    _fails = _due = 0  # attempts since a link last carried a packet; ticks_ms of the next
     _subd = False  # subscriptions are in place on this connection
     _cbstat = _Client.cbstat  # the application's status callback: none yet
     store = None  # where messages survive a power cut: see umqtt.store
@@ -79,9 +79,13 @@ class MQTTClient(_Client):
     # -- connection
 
     def _issue(self, e, place):
-        if isinstance(e, MQTTException) and e.args[0] in (4, 51):
-            raise e  # a bad argument is the caller's bug, not a connection issue
-        self.conn_issue = (e, place)
+        # A connection failure has closed the socket: it goes to conn_issue. With the
+        # socket open it was something else (a bad argument, an error raised by a
+        # callback): the caller's to see. "Not connected" keeps the outage's cause.
+        if self.sock or isinstance(e, MQTTException) and e.args[0] in (4, 51):
+            raise e
+        if not (self.conn_issue and isinstance(e, MQTTException) and e.args[0] == 28):
+            self.conn_issue = (e, place)
 
     def _try(self, place, f, *args):
         # f(self, *args), a connection failure kept in conn_issue; None then
@@ -97,15 +101,20 @@ class MQTTClient(_Client):
         return d - (d * getrandbits(8) >> 9)
 
     def connect(self, clean_session=True, place=1):
+        # Every attempt counts until a packet comes in after CONNACK (check_msg): a
+        # broker that accepts and drops the client at once (a duplicate client id) is
+        # not hammered either.
+        self._fails += 1
         sp = self._try(place, _Client.connect, clean_session)
         if sp is None:
             # a refusal that will not change by retrying waits the longest
             e = self.conn_issue[0]
-            self._fails = 16 if isinstance(e, MQTTException) and e.args[0] in (21, 22, 24, 25) else self._fails + 1
-            self._due = ticks_add(ticks_ms(), self.delay(self._fails))
+            if isinstance(e, MQTTException) and e.args[0] in (21, 22, 24, 25):
+                self._fails = 16
+        self._due = ticks_add(ticks_ms(), int(self.delay(self._fails)))
+        if sp is None:
             return None
         self.conn_issue = None
-        self._fails = 0
         # put our side of the session back [MQTT-4.4.0-1]
         self.rcv_pids.clear()
         self.sub_to_send += self.sub_to_confirm.values()
@@ -166,12 +175,17 @@ class MQTTClient(_Client):
             r = _Client.check_msg(self)
         except (OSError, MQTTException) as e:
             r = self._issue(e, 10)
+        if r:  # the link carries packets: the next outage starts the backoff afresh
+            self._fails = 0
         if self.msg_to_send or self.sub_to_send:  # (an idle call: no call at all)
             self.send_queue()  # what is queued, as far as the window allows
         return r
 
     def wait_msg(self):
-        return self._try(8, _Client.wait_msg)
+        r = self._try(8, _Client.wait_msg)
+        if r:
+            self._fails = 0
+        return r
 
     def things_to_do(self):
         # 0: everything sent and answered, nothing queued: safe to sleep

@@ -1411,6 +1411,39 @@ def case_r2_backoff_counts_links_that_do_not_hold():
         r2m.ticks_ms = saved
 
 
+def case_r2_a_subscription_made_offline_goes_out_once():
+    for sp in (0, 1):
+        from umqtt.robust2 import MQTTClient as R
+
+        net = fakesock.install()
+        c = R("cid", "broker.test")
+        net.feed(EOF)
+        eq(c.connect(False), None)  # the broker is away at boot
+        c.subscribe("a", 1)  # remembered and queued
+        c.resubscribe()  # the peer's loop calls it, offline too
+        net = fakesock.install()
+        net.feed(h("20 02 %02x 00" % sp))
+        eq(c.connect(False), sp)
+        w = net.take()
+        ops = []
+        i = 0
+        while i < len(w):  # the packets written (all short here)
+            ops.append(w[i])
+            i += 2 + w[i + 1]
+        eq(ops, [0x10, 0x82], "session present %d:" % sp, short(w))
+        check(w.endswith(mstr("a") + b"\x01"), short(w))
+        # a filter subscribed without being remembered still goes out from the queue
+        net = fakesock.install()
+        net.feed(EOF)
+        c.connect(False)
+        c.subscribe("b", 0, resubscribe=False)
+        net = fakesock.install()
+        net.feed(h("20 02 00 00"))
+        c.connect(False)
+        w = net.take()
+        check(mstr("a") in w and mstr("b") in w, short(w))
+
+
 # -- the runner
 
 

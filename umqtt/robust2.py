@@ -120,7 +120,12 @@ class MQTTClient(_Client):
         self.sub_to_send += self.sub_to_confirm.values()
         self.sub_to_confirm.clear()
         self._subd = sp  # a session kept its subscriptions
-        if self.RESUBSCRIBE:
+        if self.RESUBSCRIBE and not sp:
+            # resubscribe() renews every remembered filter: a queued SUBSCRIBE of
+            # remembered filters only would be a second one (retained messages twice)
+            r = [_enc(x[0]) for x in self.subs]
+            self.sub_to_send = [s for s in self.sub_to_send
+                                if s[0] != 0x82 or [1 for t, q in self._filters(s[1], s[2]) if _enc(t) not in r]]
             self.resubscribe()
         if not sp:  # a new session: nothing is past PUBREC, no QoS 2 pid is held
             for m in self.inflight:
@@ -143,8 +148,9 @@ class MQTTClient(_Client):
             return self.connect(False, 4)
 
     def resubscribe(self):
-        # every remembered subscription, in one SUBSCRIBE, once per connection
-        if self.subs and not self._subd:
+        # every remembered subscription, in one SUBSCRIBE, once per connection; while
+        # offline nothing: connect() renews them when the session is new
+        if self.subs and not self._subd and self.sock:
             self._subd = True
             self._sub1((0x82, self.subs[:], 0))
 

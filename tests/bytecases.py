@@ -1117,6 +1117,25 @@ def case_malformed_connack_flags_and_empty_topic_in():
     closed(net, c)
 
 
+def case_unresolved_name_is_an_oserror():
+    net = fakesock.install()
+    net.unresolved = True
+    c, rec = client()
+    try:
+        c.connect()
+        raise AssertionError("connect() succeeded")
+    except OSError:
+        pass
+    eq(net.sockets, [])
+    check(c.sock is None)
+    from umqtt.robust2 import MQTTClient as R
+
+    r = R("cid", "broker.test")
+    eq(r.connect(), None)  # robust2: a connection issue, not an exception
+    check(isinstance(r.conn_issue[0], OSError), r.conn_issue)
+    eq(r.reconnect(), None)
+
+
 # -- robust2, byte by byte
 
 

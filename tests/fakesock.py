@@ -64,6 +64,7 @@ class Net:
         self.wcycle = False  # True: the write plan repeats forever
         self.sockets = []  # every socket opened, in order
         self.addrinfo = []  # (host, port) of each getaddrinfo()
+        self.unresolved = False  # True: getaddrinfo() returns []
         self.polls = 0
         self.poll_limit = 200000  # a client looping on poll() forever fails the test
 
@@ -291,6 +292,8 @@ class SocketModule:
 
     def getaddrinfo(self, host, port, af=0, type=0, proto=0, flags=0):
         self.net.addrinfo.append((host, port))
+        if self.net.unresolved:  # as some firmware answers a name it cannot resolve
+            return []
         return [(2, 1, 6, "", ("10.0.0.1", port))]
 
     def socket(self, af=2, type=1, proto=0):

@@ -230,7 +230,10 @@ class MQTTClient:
         self.disconnect()
         t = ticks_ms()
         to = _ms(self.socket_timeout)
-        ai = socket.getaddrinfo(self.server, self.port, 0, socket.SOCK_STREAM)[0]
+        ai = socket.getaddrinfo(self.server, self.port, 0, socket.SOCK_STREAM)
+        if not ai:  # some firmware answers [] for a name it cannot resolve
+            raise OSError(-2)
+        ai = ai[0]
         s = self.sock = socket.socket(*ai[:3])
         try:
             s.settimeout(self.socket_timeout)

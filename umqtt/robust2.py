@@ -25,6 +25,7 @@ class MQTTClient(_Client):
     conn_issue = None  # (exception, place): see PLACES
     _fails = _due = 0  # attempts since a link last carried a packet; ticks_ms of the next
     _subd = False  # subscriptions are in place on this connection
+    _renew = False  # one was remembered while offline: renew them all on connect
     _cbstat = _Client.cbstat  # the application's status callback: none yet
     store = None  # where messages survive a power cut: see umqtt.store
     _lastpid = 0  # the last pid drawn, for the store
@@ -119,13 +120,8 @@ class MQTTClient(_Client):
         self.rcv_pids.clear()
         self.sub_to_send += self.sub_to_confirm.values()
         self.sub_to_confirm.clear()
-        self._subd = sp  # a session kept its subscriptions
-        if self.RESUBSCRIBE and not sp:
-            # resubscribe() renews every remembered filter: a queued SUBSCRIBE of
-            # remembered filters only would be a second one (retained messages twice)
-            r = [_enc(x[0]) for x in self.subs]
-            self.sub_to_send = [s for s in self.sub_to_send
-                                if s[0] != 0x82 or [1 for t, q in self._filters(s[1], s[2]) if _enc(t) not in r]]
+        self._subd = sp and not self._renew  # a session kept them (none added offline)
+        if self.RESUBSCRIBE:
             self.resubscribe()
         if not sp:  # a new session: nothing is past PUBREC, no QoS 2 pid is held
             for m in self.inflight:
@@ -152,6 +148,7 @@ class MQTTClient(_Client):
         # offline nothing: connect() renews them when the session is new
         if self.subs and not self._subd and self.sock:
             self._subd = True
+            self._renew = False
             self._sub1((0x82, self.subs[:], 0))
 
     def is_conn_issue(self):
@@ -293,10 +290,14 @@ class MQTTClient(_Client):
     # -- subscriptions
 
     def subscribe(self, topic, qos=0, resubscribe=True):
-        for t, q in self._filters(topic, qos):
-            if self.RESUBSCRIBE and resubscribe:  # remembered one filter at a time
+        fs = self._filters(topic, qos)
+        if self.RESUBSCRIBE and resubscribe:
+            for t, q in fs:  # remembered one filter at a time
                 self._forget(t)
                 self.subs.append((t, q))
+            if not self.sock:  # not queued: the next connect() renews all remembered
+                self._renew = True
+                return None
         return self._sub1((0x82, topic, qos))
 
     def unsubscribe(self, topic):

@@ -89,6 +89,15 @@ class InteropBroker:
     def log(self):
         return ""
 
+    def _await(self, timeout):
+        # listening on self.port within timeout s; else stopped, and its log in the error
+        try:
+            wait_port(self.port, timeout)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError("%s did not start in %d s:\n%s" % (self.name, timeout, self.log()))
+        return self
+
 
 class IMosquitto(InteropBroker):
     """brokers.Mosquitto: scenarios on its anonymous listener, auth on its password one."""
@@ -191,12 +200,7 @@ class IAedes(InteropBroker):
              "%s:%s" % (self.user, self.password)],
             env=dict(os.environ, AEDES_DIR=AEDES_DIR), stdout=self.out, stderr=subprocess.STDOUT,
             start_new_session=True)
-        try:
-            wait_port(self.port, 15)
-        except RuntimeError:
-            self.stop()
-            raise RuntimeError("aedes did not start:\n" + self.log())
-        return self
+        return self._await(15)
 
     def stop(self):
         _stop_group(self.proc)
@@ -254,12 +258,7 @@ class IRabbitMQ(InteropBroker):
         self.proc = subprocess.Popen([os.path.join(RABBITMQ_BIN, "rabbitmq-server")], env=self.envs,
                                      stdout=self.out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        try:
-            wait_port(self.port, 60)
-        except RuntimeError:
-            self.stop()
-            raise RuntimeError("RabbitMQ did not start in 60 s:\n" + self.log())
-        return self
+        return self._await(60)
 
     def stop(self):
         if self.proc.poll() is None:

@@ -45,14 +45,16 @@ class MQTTClient(_Client):
 
     def cbstat(self, pid, status):
         # simple2 reports every answer, and every flow that timed out, here
-        m = status != 4 and self._find(pid)  # (4: an over-size message in: the broker's pid)
+        if status == 4:  # an over-size message in: the pid is the broker's, not ours
+            return self._cbstat(pid, status)
+        m = self._find(pid)
         if m:
             if not status:  # no answer in time: keep it; the link is suspect
                 self.conn_issue = (MQTTException(53), 10)
                 return self._close()
             self.inflight.remove(m)
             self._save()
-        elif status != 4 and pid in self.sub_to_confirm:
+        elif pid in self.sub_to_confirm:
             s = self.sub_to_confirm.pop(pid)
             if not status:  # send it again
                 return self.sub_to_send.append(s)

@@ -7,7 +7,7 @@ import sys
 
 import fakesock
 from fakesock import EOF
-from umqtt import errno
+from umqtt import errno, simple2
 from umqtt.simple2 import MQTTClient, MQTTException
 
 CONNACK = b"\x20\x02\x00\x00"
@@ -802,13 +802,19 @@ def case_keepalive():
         clk.advance(7499)
         eq(c.check_msg(), None)
         eq(net.take(), b"", "PINGREQ before 7.5 s")
-        clk.advance(2)
+        clk.advance(50)  # the timers are looked at every 50 ms at most
         eq(c.check_msg(), None)
         eq(net.take(), PINGREQ)
-        clk.advance(9998)  # no PINGRESP yet: no second PINGREQ meanwhile
+        clk.advance(7450)  # no PINGRESP yet, and nothing sent for 7.45 s
         eq(c.check_msg(), None)
         eq(net.take(), b"")
-        clk.advance(3)  # 10.001 s after PINGREQ: the link is dead
+        clk.advance(50)  # 7.5 s: a second PINGREQ keeps the broker's timer going
+        eq(c.check_msg(), None)
+        eq(net.take(), PINGREQ)
+        clk.advance(2499)  # 9.999 s after the first PINGREQ: not dead yet
+        eq(c.check_msg(), None)
+        eq(net.take(), b"")
+        clk.advance(50)  # 10.049 s after the first PINGREQ: the link is dead
         raises(errno.EKEEPALIVE, c.check_msg)
         closed(net, c)
 
@@ -823,7 +829,7 @@ def case_keepalive():
         clk.advance(2498)
         eq(c.check_msg(), None)
         eq(net.take(), b"")
-        clk.advance(2)
+        clk.advance(50)
         eq(c.check_msg(), None)
         eq(net.take(), PINGREQ, "the second PINGREQ")
         clk.advance(5000)
@@ -843,7 +849,7 @@ def case_keepalive():
         clk.advance(7499)
         eq(c.check_msg(), None)
         eq(net.take(), b"", "PINGREQ 7.499 s after the last packet sent")
-        clk.advance(2)
+        clk.advance(50)
         eq(c.check_msg(), None)
         eq(net.take(), PINGREQ)
 
@@ -933,7 +939,7 @@ def case_wait_msg():
         net.take()
         # nothing at all comes: wait_msg() does not hang, the keep-alive gives up
         raises(errno.EKEEPALIVE, c.wait_msg)
-        eq(net.take(), PINGREQ)
+        eq(net.take(), PINGREQ * 2, "a PINGREQ 1.5 s after the last, then dead 2 s after the first")
         closed(net, c)
 
 
@@ -1073,6 +1079,9 @@ def case_keepalive_spares_a_big_message_arriving_slowly():
     eq(len(rec.msgs), 1)
     eq(c.wait_msg(), 0xD0)
     check(c.sock is not None)
+    # meanwhile a PINGREQ went out 750 ms after the last: the broker's timer never ran out
+    ts = net.wtimes
+    check(len(ts) > 4 and max(b - a for a, b in zip([0] + ts, ts)) <= 800, "writes at %r" % ts)
     # and a link that goes silent mid-packet is still found dead
     net, c, rec = connected(keepalive=1)
     net.feed(pkt[:100])
@@ -1461,6 +1470,127 @@ def case_r2_a_subscription_made_offline_goes_out_once():
         c.connect(False)
         w = net.take()
         check(mstr("a") in w and mstr("b") in w, short(w))
+
+
+# -- each packet's writes bounded, flags, a callback that reconnects, memory
+
+
+def case_write_deadline_is_per_packet_not_per_write():
+    # a 400-byte PUBLISH is written in several write() calls (the 128-byte buffer, then
+    # the payload); each piece 1.9 s after the last: the packet is late after 2 s
+    wait = [None] * 19
+    net, c, rec = connected(socket_timeout=2)
+    net.write_plan(wait + [5] + wait + [200] + wait + [2] + wait + [200])
+    t = net.clock.elapsed()
+    raises(errno.ECONTIMEOUT, c.publish, "t" * 200, b"x" * 200, qos=1)
+    waited = net.clock.elapsed() - t
+    check(2000 <= waited <= 2200, "gave up after %d ms, socket_timeout 2 s" % waited)
+    closed(net, c)
+    # connect(): the TCP connect's time counts too
+    net = fakesock.install()
+    real = fakesock.FakeSocket.connect
+
+    def slow(sock, addr):
+        net.clock.advance(4500)
+        real(sock, addr)
+
+    fakesock.FakeSocket.connect = slow
+    try:
+        net.write_plan([None] * 45 + [100])  # the CONNECT needs 4.5 s more
+        c, rec = client(socket_timeout=5)
+        net.feed(CONNACK)
+        raises(errno.ECONTIMEOUT, c.connect)
+        check(net.clock.elapsed() <= 5200, "gave up after %d ms" % net.clock.elapsed())
+        closed(net, c)
+    finally:
+        fakesock.FakeSocket.connect = real
+
+
+def case_will_retain_is_a_flag():
+    for retain, flags in ((2, "26"), (None, "06"), (1.0, "26"), ("", "06")):
+        net = fakesock.install()
+        c, rec = client()
+        c.set_last_will("w", b"m", retain=retain)
+        net.feed(CONNACK)
+        c.connect()
+        eq(net.take()[9:10], h(flags), "will retain %r" % (retain,))
+    net, c, rec = connected()
+    c.publish("t", b"m", retain=None, dup=None)
+    eq(net.take(), h("30 04 0001 74 6d"))
+
+
+def case_callback_that_reconnects_answers_nothing_on_the_new_link():
+    net, c, rec = connected()
+
+    def cb(t, m, r, d):
+        rec.msgs.append((t, m))
+        if m == b"reconnect":
+            net.feed(CONNACK)
+            c.connect()  # a clean session: the old PUBLISH is not its business
+
+    c.set_callback(cb)
+    for q in (1, 2):
+        net.feed(pub("cmd", b"reconnect", q, 1))
+        eq(c.check_msg(), 0x30)
+        w = net.take()
+        check(not w.endswith(h("40 02 00 01")) and not w.endswith(h("50 02 00 01")),
+              "QoS %d: the old message's answer went out on the new link: %s" % (q, short(w)))
+        eq(c._q2, set(), "QoS %d" % q)
+    # the new session's QoS 2 message with pid 1 is delivered, not taken for a duplicate
+    rec.msgs = []
+    eq(deliver(net, c, pub("data", b"important", 2, 1)), 0x30)
+    eq(rec.msgs, [(b"data", b"important")])
+    eq(net.take(), h("50 02 00 01"))
+
+
+def case_memoryerror_growing_the_buffer_keeps_the_state():
+    net, c, rec = connected()
+    real = bytearray
+    failing = [1]
+
+    def ba(*a):
+        if failing and a and a[0] == 1000:
+            failing.pop()
+            raise MemoryError
+        return real(*a)
+
+    simple2.bytearray = ba
+    try:
+        net.feed(pub("t", filler(997)), pub("t2", b"after"))
+        try:
+            c.check_msg()
+        except MemoryError:
+            pass
+        else:
+            raise AssertionError("no MemoryError")
+        check(c.sock is not None)
+        eq(c.check_msg(), 0x30, "the same message, once memory is there")
+        eq(c.check_msg(), 0x30)
+        eq([(t, len(m)) for t, m, r, d in rec.msgs], [(b"t", 997), (b"t2", 5)])
+    finally:
+        del simple2.bytearray
+
+
+def case_publish_pid_checked_before_writing():
+    net, c, rec = connected()
+    for p in (65536, -1, "7", 1.0):
+        raises(errno.EARG, c.publish, "t" * 200, b"x", qos=1, pid=p)
+    eq(net.take(), b"")
+    eq(c.rcv_pids, {})
+    check(c.sock is not None)
+
+
+def case_topic_utf8_checked():
+    net, c, rec = connected()
+    for t in (b"a\xff", b"\xc3", bytearray(b"a\x80b")):
+        raises(errno.EARG, c.publish, t, b"x", qos=1)
+        raises(errno.EARG, c.subscribe, t)
+        raises(errno.EARG, c.unsubscribe, [t])
+        raises(errno.EARG, c.set_last_will, t, b"x", qos=1)
+    eq(net.take(), b"")
+    c.publish(b"caf\xc3\xa9", b"x", qos=1)  # valid UTF-8 goes
+    c.subscribe("caf\u00e9/+")
+    check(len(net.take()) > 20)
 
 
 # -- the runner

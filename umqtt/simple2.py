@@ -57,13 +57,25 @@ def _topic(t, qos, f=0):
     # t as bytes, if it and the QoS are valid. f=0: a topic name, without wildcards
     # [MQTT-3.3.2-2]. f=1: a filter, where '#' is only the whole last level and '+' only
     # a whole level [MQTT-4.7.1]
-    t = bytes(_enc(t))  # (the same object if it is bytes; `in` fails on a bytearray)
+    try:
+        t = bytes(_enc(t))  # (the same object if it is bytes; `in` fails on a bytearray)
+        if qos or f:  # UTF-8 [MQTT-1.5.3-1], as far as the platform checks it: else the
+            str(t, "utf-8")  # broker drops the link, and robust2 would send it again and
+    except UnicodeError:  # again. (Not a QoS 0 topic: its publish allocates nothing.)
+        raise MQTTException(_EARG)
     if qos not in (0, 1, 2) or type(qos) is not int or not t or 0 in t or (35 in t[:-1] if f else 35 in t or 43 in t):
         raise MQTTException(_EARG)
     for w in t.split(b"/") if f else ():
         if len(w) > 1 and (35 in w or 43 in w):
             raise MQTTException(_EARG)
     return t
+
+
+def _u16(n):
+    # n, if it is an int that fits 2 bytes
+    if type(n) is not int or n >> 16:  # (-1 >> 16 is -1)
+        raise MQTTException(_EARG)
+    return n
 
 
 def _ms(t):
@@ -123,7 +135,7 @@ class MQTTClient:
 
     def set_last_will(self, topic, msg, retain=False, qos=0):
         self._lw = (_topic(topic, qos), _enc(msg))
-        self._lwf = 4 | qos << 3 | retain << 5  # will flag, QoS, retain [MQTT-3.1.2.5]
+        self._lwf = 4 | qos << 3 | (32 if retain else 0)  # will flag, QoS, retain [MQTT-3.1.2.5]
 
     # -- writing: a packet is built in _wb and written with one write() if it fits
 
@@ -133,6 +145,7 @@ class MQTTClient:
             raise MQTTException(_ESTRTOLONG)
         if not self.sock:
             raise MQTTException(_ECONNOT)
+        self._wt = ticks_ms()  # the whole packet out within socket_timeout from now
         b = self._wb
         b[0] = op
         i = 1
@@ -165,14 +178,13 @@ class MQTTClient:
         self._wn = i + n
 
     def _write(self, d=0, n=0):
-        # write d[:n], by default the packet built in _wb, all of it within
-        # socket_timeout: the network may take it a piece at a time
+        # write d[:n], by default the packet built in _wb, within socket_timeout from
+        # the packet's start: the network may take it a piece at a time
         if not d:
             d = self._wb
             n = self._wn
             self._wn = 0
         o = 0
-        t = ticks_ms()
         while o < n:
             try:
                 r = self.sock.write(d, o, n - o)
@@ -181,7 +193,7 @@ class MQTTClient:
                 raise
             if r:
                 o += r
-            elif 0 <= _ms(self.socket_timeout) < ticks_diff(ticks_ms(), t):
+            elif 0 <= _ms(self.socket_timeout) < ticks_diff(ticks_ms(), self._wt):
                 self._fail(_ECONTIMEOUT)  # half a packet is out: the stream is lost
             else:
                 self._wait(_POLLOUT, 100)
@@ -193,11 +205,10 @@ class MQTTClient:
         self._poll.poll(n)
 
     def _send2(self, op, pid):
-        # PUBACK, PUBREC, PUBREL, PUBCOMP; none once a callback has disconnected
-        if self.sock:
-            self._start(op, 2)
-            self._put(pid)
-            self._write()
+        # PUBACK, PUBREC, PUBREL, PUBCOMP
+        self._start(op, 2)
+        self._put(pid)
+        self._write()
 
     def _pid(self, p=0):
         # track the flow of pid p, or of a new pid that is not in flight [MQTT-2.3.1-2]
@@ -215,15 +226,14 @@ class MQTTClient:
         # from the TCP connect to CONNACK, TLS handshake included.
         fs = [_enc(self.client_id)]
         fs += self._lw
-        fl = (clean_session and 2) | self._lwf
+        fl = (2 if clean_session else 0) | self._lwf
         if self.user is not None:
             fs.append(_enc(self.user))
             fl |= 0x80
             if self.pswd is not None:  # no password without a user [MQTT-3.1.2-22]
                 fs.append(_enc(self.pswd))
                 fl |= 0x40
-        if type(self.keepalive) is not int or self.keepalive >> 16:  # 0 to 65535 s [MQTT-3.1.2.10]
-            raise MQTTException(_EARG)
+        _u16(self.keepalive)  # 0 to 65535 s [MQTT-3.1.2.10]
         n = 10
         for f in fs:
             n += 2 + len(f)
@@ -251,6 +261,7 @@ class MQTTClient:
             p.register(s, _POLLIN)
             # CONNECT [MQTT-3.1]: protocol name, level 4, flags, keep alive, payload
             self._start(0x10, n)
+            self._wt = t  # (connect() as a whole within socket_timeout)
             self._put(b"\0\4MQTT")
             self._put(0x400 | fl)
             self._put(self.keepalive)
@@ -307,9 +318,10 @@ class MQTTClient:
         # pid: for a re-send, the packet id the message had [MQTT-4.4.0-1]
         topic = _topic(topic, qos)
         msg = _enc(msg, 268435455)
+        _u16(pid or 0)  # (None from robust2 for QoS 0)
         # topic, pid if QoS > 0, payload [MQTT-3.3.2]
         self._start(
-            _PUBLISH | qos << 1 | (retain and 1) | (dup and 8),
+            _PUBLISH | qos << 1 | (1 if retain else 0) | (8 if dup else 0),
             len(topic) + len(msg) + (4 if qos else 2),
         )
         self._put(topic, 1)
@@ -365,27 +377,28 @@ class MQTTClient:
             raise MQTTException(_ECONNOT)
         r = self._rx()
         now = ticks_ms()
+        # the timers are looked at every 50 ms at most: an idle call costs little, and a
+        # burst of messages in flight does not make every call go through all of them
+        if 0 < ticks_diff(self._ts, now) <= 50:
+            return r
+        self._ts = ticks_add(now, 50)
         ka = self.keepalive * 1000
         if ka and self.sock:
-            if self._pp is not None:
-                if ticks_diff(now, self._pp) > ka:  # no PINGRESP: a dead link
-                    self._fail(_EKEEPALIVE)
+            p = self._pp  # a PINGRESP is awaited since p (or bytes arrived then)
+            if p is not None and ticks_diff(now, p) > ka:  # a dead link
+                self._fail(_EKEEPALIVE)
             # send something within the keep alive [MQTT-3.1.2-23]; ping a silent link
-            elif ticks_diff(now, self._ls) >= ka * 3 // 4 or ticks_diff(now, self.last_cpacket) >= ka:
+            if ticks_diff(now, self._ls) >= ka * 3 // 4 or p is None and ticks_diff(now, self.last_cpacket) >= ka:
                 self.ping()
-        # flows past message_timeout, looked for at most every 50 ms: a burst of
-        # messages in flight does not make every call go through all of them
-        d = self.rcv_pids
-        if d and not 0 < ticks_diff(self._ts, now) <= 50:
-            self._ts = ticks_add(now, 50)
-            while True:  # a status may change d: look again after each
-                for p in d:
-                    if ticks_diff(now, d[p]) >= 0:
-                        break
-                else:
+        d = self.rcv_pids  # flows past message_timeout
+        while True:  # a status may change d: look again after each
+            for p in d:
+                if ticks_diff(now, d[p]) >= 0:
                     break
-                del d[p]
-                self.cbstat(p, 0)
+            else:
+                break
+            del d[p]
+            self.cbstat(p, 0)
         return r
 
     def wait_msg(self):
@@ -444,14 +457,15 @@ class MQTTClient:
                 # a PUBLISH over max_size: its first max_size bytes are read, the rest skipped
                 if op & 0xF0 != _PUBLISH or rem < m:
                     m = rem
+                if m > len(b):  # (a MemoryError here leaves the state as it was)
+                    b = bytearray(m)
+                    self._rm = memoryview(b)
+                    self._rb = b
+                    self._tc = b""  # its view was of the old buffer
                 self._st = 1
                 self._rn = 0
                 self._rw = m
                 self._big = rem - m
-                if m > len(b):
-                    self._rb = bytearray(m)
-                    self._rm = memoryview(self._rb)
-                    self._tc = b""  # its view was of the old buffer
                 continue
             op = self._op
             t = op & 0xF0
@@ -477,6 +491,7 @@ class MQTTClient:
             self._pp = None
             if t == _PUBLISH:
                 pid = self._pin
+                s = self.sock
                 if st == 2:  # over max_size: skipped, acknowledged, reported
                     self.cbstat(pid, 4)
                 # QoS 2: a pid already delivered is not delivered again [MQTT-4.3.3-2]
@@ -487,9 +502,9 @@ class MQTTClient:
                         self._tv = m[2 : 2 + v]
                         tc = self._tc = bytes(self._tv)
                     self.cb(tc, bytes(m[p:n]), op & 1 > 0, op & 8 > 0)
-                if q == 2:
-                    self._q2.add(pid)
-                if q:
+                if q and self.sock is s:  # (not if a callback closed or replaced the link)
+                    if q == 2:
+                        self._q2.add(pid)
                     self._send2(0x30 + (q << 4), pid)  # PUBACK, or PUBREC for QoS 2
             elif op == _PUBREL:  # QoS 2 received, last step [MQTT-4.3.3]
                 self._q2.discard(v)

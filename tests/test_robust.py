@@ -453,3 +453,39 @@ def test_store_file_survives_a_cut_after_a_fat_rename(run):
     eq(c3.store.load(c3), 3, "the three messages, after a cut in the next save")
     eq([m[1] for m in c3.msg_to_send], [b"0", b"1", b"2"])
     """)
+
+
+def test_a_message_the_broker_refuses_is_dropped_and_the_rest_goes(run, tmp_path, certs):
+    # mosquitto with max_packet_size 1000 closes the link on a bigger PUBLISH, each time
+    # it is re-sent: after DROP_AFTER times it is dropped (reported), and the message
+    # behind it is delivered instead of waiting forever
+    from brokers import Mosquitto
+
+    m = Mosquitto(str(tmp_path / "small"), certs, max_packet_size=1000).start()
+    try:
+        run(prelude=SUB, broker=m, body="""
+        t = name("r/refused")
+        s, inbox = subscriber("r-ref-sub", t)
+        c = client("r-ref", cls=R, socket_timeout=1)
+        c.DELAY_MIN = 20
+        c.DELAY_MAX = 50
+        st = Status()
+        c.set_callback_status(st)
+        c.connect(clean_session=False)
+        big = c.publish(t, bytes(2000), qos=1)
+        small = c.publish(t, b"small", qos=1)
+        t0 = ticks_ms()
+        while c.things_to_do() or not inbox.msgs:
+            if c.is_conn_issue():
+                c.reconnect()
+            c.check_msg()
+            s.check_msg()
+            sleep_ms(2)
+            check(ticks_diff(ticks_ms(), t0) < 15000, "the rest delivered", st.log, c.conn_issue)
+        eq(inbox.payloads(), [b"small"])
+        eq(sorted(st.log), sorted([(big, errno.SDROPPED), (small, errno.SDELIVERED)]))
+        c.disconnect()
+        s.disconnect()
+        """)
+    finally:
+        m.stop()

@@ -18,6 +18,8 @@ class MQTTClient(_Client):
     MSG_QUEUE_BYTES = 8192  # ... and their topic + payload bytes
     CONFIRM_QUEUE_MAX = 20  # in-flight window: QoS >= 1 messages awaiting their answer
     RESUBSCRIBE = True  # renew subscriptions when the broker lost the session
+    DROP_AFTER = 3  # the broker closed the link this many times in a row right after the
+    # same message was re-sent: it refuses it (too big, not allowed): dropped, SDROPPED
     DELAY_MIN = 500  # ms before the second connection attempt; doubles up to
     DELAY_MAX = 60000  # ms, with jitter: see delay()
     PLACES = ("?", "connect", "publish", "subscribe", "reconnect", "sendqueue", "disconnect",
@@ -29,14 +31,16 @@ class MQTTClient(_Client):
     _cbstat = _Client.cbstat  # the application's status callback: none yet
     store = None  # where messages survive a power cut: see umqtt.store
     _lastpid = 0  # the last pid drawn, for the store
+    _hp = _hs = 0  # the pid re-sent first on the last link, and how often in a row it
+    # was followed by the broker closing the link with nothing else in between
 
     def __init__(self, *args, **kwargs):
         _Client.__init__(self, *args, **kwargs)
-        self.subs = []  # (topic, qos) to renew on a new session
+        self.subs = []  # (filter, qos) to renew on a new session
         self.msg_to_send = []  # (topic, msg, retain, qos, pid) not sent yet, oldest first
         self.inflight = []  # [topic, msg, retain, qos, pid, released] sent, unanswered, in order
-        self.sub_to_send = []  # (op, topic, qos) to SUBSCRIBE or UNSUBSCRIBE when connected
-        self.sub_to_confirm = {}  # pid -> (op, topic, qos) awaiting SUBACK / UNSUBACK
+        self.sub_to_send = []  # (op, [(filter, qos)]) to SUBSCRIBE (op 0x82) or UNSUBSCRIBE
+        self.sub_to_confirm = {}  # pid -> (op, [(filter, qos)]) awaiting SUBACK / UNSUBACK
 
     # -- status reports and the pid space
 
@@ -48,16 +52,15 @@ class MQTTClient(_Client):
         if status == 4:  # an over-size message in: the pid is the broker's, not ours
             return self._cbstat(pid, status)
         m = self._find(pid)
-        if m:
-            if not status:  # no answer in time: keep it; the link is suspect
-                self.conn_issue = (MQTTException(53), 10)
-                return self._close()
-            self.inflight.remove(m)
-            self._save()
-        elif pid in self.sub_to_confirm:
-            s = self.sub_to_confirm.pop(pid)
-            if not status:  # send it again
-                return self.sub_to_send.append(s)
+        if m or pid in self.sub_to_confirm:
+            if not status:  # no answer in time: kept, sent again with its pid on a new
+                self._close()  # link: this one is suspect
+                return self._issue(MQTTException(53), 10)
+            if m:
+                self.inflight.remove(m)
+                self._save()
+            else:  # (a SUBACK reports each filter: the first report ends the flow)
+                del self.sub_to_confirm[pid]
         self._cbstat(pid, status)
 
     def _find(self, pid):
@@ -89,6 +92,7 @@ class MQTTClient(_Client):
             raise e
         if not (self.conn_issue and isinstance(e, MQTTException) and e.args[0] == 28):
             self.conn_issue = (e, place)
+            self.log()  # once per failure, not at every is_conn_issue()
 
     def _try(self, place, f, *args):
         # f(self, *args), a connection failure kept in conn_issue; None then
@@ -117,19 +121,27 @@ class MQTTClient(_Client):
         self._due = ticks_add(ticks_ms(), int(self.delay(self._fails)))
         if sp is None:
             return None
+        e = self.conn_issue  # what ended the last link
         self.conn_issue = None
         # put our side of the session back [MQTT-4.4.0-1]
         self.rcv_pids.clear()
-        self.sub_to_send += self.sub_to_confirm.values()
-        self.sub_to_confirm.clear()
-        self._subd = sp and not self._renew  # a session kept them (none added offline)
-        if self.RESUBSCRIBE:
-            self.resubscribe()
         if not sp:  # a new session: nothing is past PUBREC, no QoS 2 pid is held
             for m in self.inflight:
                 m[5] = 0
-            self._save()
-        for m in self.inflight:
+            self._save()  # before anything goes out: a power cut must not undo it
+        self._subd = sp and not self._renew  # a session kept them (none added offline)
+        m = self.inflight and self.inflight[0]
+        if m and self._fails > 1 and m[4] == self._hp and e and e[0].args[0] in (1, 104):
+            self._hs += 1  # closed (or reset) by the broker once more right after m
+            if self._hs >= self.DROP_AFTER > 0:
+                self.inflight.remove(m)
+                self._save()
+                self._drop(m)
+                self._hs = 0
+        else:
+            self._hs = 0
+        self._hp = self.inflight and self.inflight[0][4]
+        for m in self.inflight:  # first, in their order
             if not self.sock:  # failed again: the rest waits for the next connection
                 break
             if m[5]:  # past PUBREC in the session the broker kept
@@ -137,7 +149,12 @@ class MQTTClient(_Client):
                 self._try(place, _Client._send2, 0x62, m[4])
             else:  # DUP=1 with its pid if the broker kept the session, else anew
                 self._try(place, _Client.publish, m[0], m[1], m[2], m[3], sp, m[4])
-        self.send_queue()
+        for p, s in list(self.sub_to_confirm.items()):  # with the pid subscribe() returned
+            if self.sock:
+                self._try(place, _Client._sub, s[0], s[1], 0, p)
+        self.send_queue()  # (an UNSUBSCRIBE queued offline before the renewal below)
+        if self.RESUBSCRIBE:
+            self.resubscribe()
         return sp
 
     def reconnect(self):
@@ -151,13 +168,16 @@ class MQTTClient(_Client):
         if self.subs and not self._subd and self.sock:
             self._subd = True
             self._renew = False
-            self._sub1((0x82, self.subs[:], 0))
+            p = []  # filters of SUBSCRIBEs awaiting their SUBACK: not asked for twice
+            for s in self.sub_to_confirm.values():
+                if s[0] == 0x82:
+                    p += [(_enc(t), q) for t, q in s[1]]
+            fs = [s for s in self.subs if (_enc(s[0]), s[1]) not in p]
+            if fs:
+                self._sub1((0x82, fs))
 
     def is_conn_issue(self):
-        e = self.conn_issue
-        if e:
-            self.log()
-        return e is not None
+        return self.conn_issue is not None
 
     def is_keepalive(self):
         # False once the link was found dead (no PINGRESP, or no answer in time)
@@ -206,8 +226,9 @@ class MQTTClient(_Client):
                 return _Client.publish(self, topic, msg, retain)
             except (OSError, MQTTException) as e:
                 self._issue(e, 2)
-        m = (_topic(topic, qos), _enc(msg, 268435455), retain, qos, self._newpid() if qos else None)
-        if self.msg_to_send or not (self._room() and self._send(m)):
+        t = _topic(topic, qos)  # a kept payload is copied: the caller may reuse its buffer
+        m = (t, bytes(_enc(msg, 268435451 - len(t))), retain, qos, self._newpid() if qos else None)
+        if self.msg_to_send or not (self._room() and self._send(m, 2)):
             if not (qos or self.KEEP_QOS0):  # not sent, not kept: reported
                 self._drop(m)
             else:  # it waits in the queue, behind the others
@@ -224,7 +245,7 @@ class MQTTClient(_Client):
     def _newpid(self):
         # a pid no flow uses: in flight, kept for a re-send, or promised to a queued message
         p = 0
-        while not p or p in self.rcv_pids:
+        while not p or p in self.rcv_pids or p in self.sub_to_confirm:
             p = next(self.newpid)
             for q in self.inflight, self.msg_to_send:
                 for m in q:
@@ -236,13 +257,13 @@ class MQTTClient(_Client):
     def _room(self):
         return self.sock and len(self.inflight) < self.CONFIRM_QUEUE_MAX
 
-    def _send(self, m):
+    def _send(self, m, place=5):
         # Publish m now. A QoS >= 1 message enters the in-flight list first: if the write
         # fails it is re-sent after the reconnect. False: a QoS 0 message was not sent.
         if m[3]:
             self.inflight.append(list(m) + [0])
             self._save()  # before it goes out: after a power cut its pid is not reused
-        self._try(5, _Client.publish, m[0], m[1], m[2], m[3], False, m[4])
+        self._try(place, _Client.publish, m[0], m[1], m[2], m[3], False, m[4])
         return m[3] or self.sock is not None
 
     def add_msg_to_send(self, data):
@@ -294,18 +315,19 @@ class MQTTClient(_Client):
     def subscribe(self, topic, qos=0, resubscribe=True):
         fs = self._filters(topic, qos)
         if self.RESUBSCRIBE and resubscribe:
-            for t, q in fs:  # remembered one filter at a time
-                self._forget(t)
-                self.subs.append((t, q))
+            for f in fs:  # remembered one filter at a time
+                self._forget(f[0])
+                self.subs.append(f)
             if not self.sock:  # not queued: the next connect() renews all remembered
                 self._renew = True
                 return None
-        return self._sub1((0x82, topic, qos))
+        return self._sub1((0x82, fs))
 
     def unsubscribe(self, topic):
-        for t, q in self._filters(topic, 0):
-            self._forget(t)
-        return self._sub1((0xA2, topic, 0))
+        fs = self._filters(topic, 0)
+        for f in fs:
+            self._forget(f[0])
+        return self._sub1((0xA2, fs))
 
     def _filters(self, topic, qos):
         # [(filter, qos)] of topic (one filter, or a list); EARG now, even offline, for
@@ -327,8 +349,8 @@ class MQTTClient(_Client):
                 self.subs.remove(s)
 
     def _sub1(self, s):
-        # s = (op, topic, qos): SUBSCRIBE or UNSUBSCRIBE now, else once connected again
-        p = self.sock and self._try(3, _Client._sub, *s)
+        # s = (op, [(filter, qos)]): SUBSCRIBE or UNSUBSCRIBE now, else once connected
+        p = self.sock and self._try(3, _Client._sub, s[0], s[1], 0)
         if p:
             self.sub_to_confirm[p] = s
         else:

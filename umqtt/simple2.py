@@ -340,9 +340,10 @@ class MQTTClient:
         # topic: a filter, or a list of filters for one UNSUBSCRIBE
         return self._sub(0xA2, topic, 0)
 
-    def _sub(self, op, topic, qos):
-        # SUBSCRIBE (op 0x82) or UNSUBSCRIBE (0xA2) [MQTT-3.8, MQTT-3.10]: the packet id,
-        # then each filter, and in a SUBSCRIBE its requested QoS byte
+    def _sub(self, op, topic, qos, p=0):
+        # SUBSCRIBE (op 0x82) or UNSUBSCRIBE (0xA2) [MQTT-3.8, MQTT-3.10]: the packet id
+        # (p: the one it had, for a re-send), then each filter, and in a SUBSCRIBE its
+        # requested QoS byte
         n = 2
         fs = []
         for t in topic if isinstance(topic, list) else [topic]:
@@ -356,7 +357,7 @@ class MQTTClient:
         if not fs:
             raise MQTTException(_EARG)
         self._start(op, n)
-        pid = self._pid()
+        pid = self._pid(p)
         self._put(pid)
         for t, q in fs:
             self._put(t, 1)

@@ -52,35 +52,14 @@ class FileStore:
         for path in (self.path, self.path + ".tmp"):
             try:
                 with open(path, "rb") as f:
-                    d = f.read()
-            except OSError:
+                    r = _parse(f.read())
+            except (OSError, ValueError):  # none, or torn
                 continue
-            if d[:4] == _MAGIC and len(d) >= 10 and _get(d, len(d) - 4, 4) == len(d) - 4:
-                break
-        else:
-            return 0
-        c._lastpid = _get(d, 4, 2)
-        c.newpid = pid_gen(c._lastpid)
-        c.inflight, c.msg_to_send = [], []
-        i = 6
-        while i < len(d) - 4:
-            k = d[i]
-            if k & 0x80:
-                c._q2.add(_get(d, i + 1, 2))
-                i += 3
-                continue
-            pid = _get(d, i + 1, 2)
-            n = _get(d, i + 3, 2)
-            topic = d[i + 5 : i + 5 + n]
-            i += 5 + n
-            n = _get(d, i, 4)
-            m = (topic, d[i + 4 : i + 4 + n], bool(k & 4), k >> 3 & 3, pid or None)
-            i += 4 + n
-            if k & 1:
-                c.inflight.append(list(m) + [k >> 1 & 1])
-            else:
-                c.msg_to_send.append(m)
-        return len(c.inflight) + len(c.msg_to_send)
+            c._lastpid, c.inflight, c.msg_to_send, q2 = r
+            c.newpid = pid_gen(c._lastpid)
+            c._q2.update(q2)
+            return len(c.inflight) + len(c.msg_to_send)
+        return 0
 
 
 def _int(v, n):
@@ -99,3 +78,33 @@ def _record(f, m, flags):
     n += f.write(topic)
     n += f.write(_int(len(msg), 4))
     return n + f.write(msg)
+
+
+def _parse(d):
+    # (last pid, in flight, queued, QoS 2 pids held) of a whole file; ValueError for a
+    # torn one: its records must end exactly where its length says, at the trailer
+    e = len(d) - 4
+    if d[:4] != _MAGIC or e < 6 or _get(d, e, 4) != e:
+        raise ValueError
+    inflight, queue, q2 = [], [], []
+    i = 6
+    while i < e:
+        k = d[i]
+        if k & 0x80:
+            q2.append(_get(d, i + 1, 2))
+            i += 3
+            continue
+        pid = _get(d, i + 1, 2)
+        n = _get(d, i + 3, 2)
+        topic = d[i + 5 : i + 5 + n]
+        i += 5 + n
+        n = _get(d, i, 4)
+        m = (topic, d[i + 4 : i + 4 + n], bool(k & 4), k >> 3 & 3, pid or None)
+        i += 4 + n
+        if k & 1:
+            inflight.append(list(m) + [k >> 1 & 1])
+        else:
+            queue.append(m)
+    if i != e:
+        raise ValueError
+    return _get(d, 4, 2), inflight, queue, q2

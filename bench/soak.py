@@ -93,6 +93,10 @@ def main(argv=None):
                                 "-c", "-q", "2", "-t", "soak/#", "-F", "%t %p"], stdout=sub_out)
         time.sleep(0.3)  # mosquitto_sub has no "subscribed" signal; the session outlives it anyway
         micropython = os.path.join(os.path.dirname(sys.executable), "micropython")
+        if not os.path.exists(micropython):  # run by another python: the one tests/setup.sh made
+            micropython = os.path.join(REPO, ".venv", "bin", "micropython")
+        if not os.path.exists(micropython):
+            sys.exit("soak: no MicroPython unix port: run bash tests/setup.sh first")
         env = dict(os.environ, MICROPYPATH="%s:.frozen" % REPO, SOAK_PORT=str(proxy.port),
                    SOAK_QOS1=str(a.qos1), SOAK_QOS2=str(a.qos2), SOAK_RATE=str(a.rate),
                    SOAK_SECONDS=str(limit))

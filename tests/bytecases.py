@@ -1773,6 +1773,44 @@ def case_r2_store_refuses_a_torn_first_save():
     os.remove(path + ".tmp")
 
 
+def case_nodelay_off_only_between_qos0_publishes():
+    # TCP_NODELAY on for every packet that waits for an answer or is one; off for a run
+    # of QoS 0 PUBLISHes, so that the kernel may merge them
+    net, c, rec = connected()
+    sock = net.sock
+    nd = (6, 1, 1)
+    eq(sock.opts, [nd], "on at connect()")
+    c.publish("t", b"0")
+    c.publish("t", b"0", retain=True)
+    c.publish("t", b"0", dup=True)
+    eq(sock.opts, [nd, (6, 1, 0)], "off once for the QoS 0 run")
+    c.publish("t", b"1", qos=1)
+    eq(sock.opts[-1], nd, "on again before the QoS 1 PUBLISH goes")
+    c.publish("t", b"0")
+    deliver(net, c, pub("in", b"x", 1, 9))  # our PUBACK: an answer, NODELAY on
+    c.subscribe("a")
+    c.ping()
+    eq(sock.opts[-3:], [nd, (6, 1, 0), nd])
+    net.take()
+    # a socket without the option: connect() goes on, and nothing is toggled later
+    net = fakesock.install()
+    real = fakesock.FakeSocket.setsockopt
+
+    def refuse(self, level, opt, value):
+        raise OSError(22)
+
+    fakesock.FakeSocket.setsockopt = refuse
+    try:
+        c, rec = client()
+        net.feed(CONNACK)
+        eq(c.connect(), 0)
+        c.publish("t", b"0")
+        c.publish("t", b"1", qos=1)
+        check(c.sock is not None)
+    finally:
+        fakesock.FakeSocket.setsockopt = real
+
+
 # -- the runner
 
 

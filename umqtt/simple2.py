@@ -84,7 +84,7 @@ def _ms(t):
 
 class MQTTClient:
     cb = None  # f(topic, msg, retained, dup), set by set_callback()
-    sock = _pp = None
+    sock = _pp = _ns = None  # _ns: the TCP socket, when TCP_NODELAY can be set on it
     _lw = ()  # the will's topic and message, set by set_last_will()
     _lwf = _ca = 0  # ... and its CONNECT flags; connect() awaits CONNACK
     _ls = _ts = 0  # ticks_ms: the last byte out, the next look for timeouts
@@ -146,6 +146,17 @@ class MQTTClient:
         if not self.sock:
             raise MQTTException(_ECONNOT)
         self._wt = ticks_ms()  # the whole packet out within socket_timeout from now
+        # TCP_NODELAY for every packet but a QoS 0 PUBLISH: nothing waits behind Nagle
+        # for an answer, and the kernel may merge a run of QoS 0 messages. Turning it on
+        # pushes out what Nagle held.
+        d = 0 if op & 0xF6 == _PUBLISH else 1
+        if self._ns and d != self._nd:
+            self._nd = d
+            try:
+                self._ns.setsockopt(6, 1, d)
+            except OSError:
+                self._close()
+                raise
         b = self._wb
         b[0] = op
         i = 1
@@ -245,12 +256,15 @@ class MQTTClient:
             raise OSError(-2)
         ai = ai[0]
         s = self.sock = socket.socket(*ai[:3])
+        self._ns = None
         try:
             s.settimeout(self.socket_timeout)
             s.connect(ai[-1])
             try:
-                s.setsockopt(6, 1, 1)  # TCP_NODELAY: no Nagle stall between packets
-            except OSError:
+                s.setsockopt(6, 1, 1)  # TCP_NODELAY (see _start)
+                self._ns = s
+                self._nd = 1
+            except OSError:  # (a port without it)
                 pass
             if self.ssl:  # the handshake within what is left of socket_timeout
                 from .tls import wrap

@@ -1811,6 +1811,111 @@ def case_nodelay_off_only_between_qos0_publishes():
         fakesock.FakeSocket.setsockopt = real
 
 
+def case_r2_a_lost_session_is_renewed_even_when_the_first_link_fails():
+    # the session is lost; the re-send stalls, so the renewal never went out; the next
+    # CONNACK says "session present" (the failed attempt's new session): renew anyway
+    net, c, rec = r2_connected(socket_timeout=1)
+    p = c.subscribe("cmd", 1)
+    deliver(net, c, hexpid("90 03 PID 01", p))
+    c.publish("t", b"A", qos=1)
+    net = _r2_relink(0)
+    net.write_plan([1 << 20] + [None] * 50)  # CONNECT goes out, then nothing
+    eq(c.connect(False), 0)
+    check(c.sock is None)
+    net = _r2_relink(1)
+    eq(c.connect(False), 1)
+    w = net.take()
+    eq(_ops(w), [0x10, 0x3A, 0x82], "CONNECT, A again, the renewal")
+    check(mstr("cmd") in w)
+
+
+def case_r2_drop_after_counts_only_links_the_broker_closed():
+    # each link ends with no PUBACK in time (53), then an attempt is refused (104, as
+    # lwIP says it) or closed before CONNACK: the broker never closed a link after m
+    for refuse in (True, False):
+        net, c, rec = r2_connected(message_timeout=5)
+        m = c.publish("t", b"reading", qos=1)
+        real = fakesock.FakeSocket.connect
+
+        def refused(sock, addr):
+            raise OSError(104)
+
+        for i in range(5):
+            c._ts = net.clock.now  # (each fake network starts its clock afresh)
+            net.clock.advance(5300)
+            c.check_msg()
+            eq(c.conn_issue[0].args[0], 53)
+            net = fakesock.install()
+            if refuse:
+                fakesock.FakeSocket.connect = refused
+            else:
+                net.feed(EOF)
+            try:
+                c.connect(False, 4)
+            finally:
+                fakesock.FakeSocket.connect = real
+            check(c.sock is None)
+            net = _r2_relink(1)
+            c.connect(False, 4)
+            check(pub("t", b"reading", 1, m, dup=True) in net.take())
+        eq((rec.st, len(c.inflight)), ([], 1), "refused %s" % refuse)
+
+
+def case_r2_a_drop_is_reported_after_the_resends():
+    # a status callback that publishes on SDROPPED comes after the messages in flight
+    net, c, rec = r2_connected()
+
+    def stat(pid, st):
+        rec.st.append((pid, st))
+        if st == errno.SDROPPED:
+            c.publish("alert", b"dropped", qos=1)
+
+    c.set_callback_status(stat)
+    x = c.publish("t", b"X", qos=1)
+    y = c.publish("t", b"Y", qos=1)
+    net.feed(EOF)
+    c.check_msg()
+    for i in range(3):
+        net = _r2_relink(1, EOF)
+        c.connect(False, 4)
+        c.check_msg()
+    net = _r2_relink(1)
+    c.connect(False, 4)
+    eq(rec.st, [(x, errno.SDROPPED)])
+    a = c.inflight[-1][4]
+    w = net.take()
+    eq(_ops(w), [0x10, 0x3A, 0x32], "CONNECT, Y again (DUP), then the alert once")
+    check(w.endswith(pub("alert", b"dropped", 1, a)) and pub("t", b"Y", 1, y, dup=True) in w)
+
+
+def case_r2_unanswered_subscriptions_go_again_in_their_order():
+    # unsubscribe x, then subscribe x, neither answered: after the reconnect x must end
+    # subscribed, whatever the pids (a dict keeps no order on MicroPython)
+    for skip in range(8):
+        net, c, rec = r2_connected()
+        for i in range(skip):
+            deliver(net, c, ack(0x40, c.publish("t", b"m", qos=1)))
+        c.unsubscribe("x")
+        c.subscribe("x", 1)
+        net.take()
+        net = _r2_relink(1)
+        c.connect(False)
+        eq(_ops(net.take()), [0x10, 0xA2, 0x82], "pids from %d" % (skip + 1))
+        fakesock.uninstall()
+    # subscribe x, unsubscribe x (no answers), link lost, subscribe x offline: the
+    # renewal is not skipped for a filter the pending UNSUBSCRIBE removes
+    for sp in (0, 1):
+        net, c, rec = r2_connected()
+        c.subscribe("x", 1)
+        c.unsubscribe("x")
+        c._close()
+        c.subscribe("x", 1)
+        net = _r2_relink(sp)
+        c.connect(False)
+        eq(_ops(net.take()), [0x10, 0x82, 0xA2, 0x82], "session %d" % sp)
+        fakesock.uninstall()
+
+
 # -- the runner
 
 

@@ -33,6 +33,7 @@ class MQTTClient(_Client):
     _lastpid = 0  # the last pid drawn, for the store
     _hp = _hs = 0  # the pid re-sent first on the last link, and how often in a row it
     # was followed by the broker closing the link with nothing else in between
+    _up = _le = 0  # a link is up; what ended the last one, if no packet had come on it
 
     def __init__(self, *args, **kwargs):
         _Client.__init__(self, *args, **kwargs)
@@ -93,6 +94,9 @@ class MQTTClient(_Client):
         if not (self.conn_issue and isinstance(e, MQTTException) and e.args[0] == 28):
             self.conn_issue = (e, place)
             self.log()  # once per failure, not at every is_conn_issue()
+            if self._up:  # the end of a link that was up (connect() counts on it)
+                self._up = 0
+                self._le = self._fails and e  # (_fails is 0 once a packet came)
 
     def _try(self, place, f, *args):
         # f(self, *args), a connection failure kept in conn_issue; None then
@@ -121,22 +125,25 @@ class MQTTClient(_Client):
         self._due = ticks_add(ticks_ms(), int(self.delay(self._fails)))
         if sp is None:
             return None
-        e = self.conn_issue  # what ended the last link
-        self.conn_issue = None
+        e = self._le  # what ended the last link, if nothing had come on it
+        self._le = self.conn_issue = None
+        self._up = 1
         # put our side of the session back [MQTT-4.4.0-1]
         self.rcv_pids.clear()
         if not sp:  # a new session: nothing is past PUBREC, no QoS 2 pid is held
             for m in self.inflight:
                 m[5] = 0
             self._save()  # before anything goes out: a power cut must not undo it
+            self._renew = True  # until resubscribe() has sent them
         self._subd = sp and not self._renew  # a session kept them (none added offline)
         m = self.inflight and self.inflight[0]
-        if m and self._fails > 1 and m[4] == self._hp and e and e[0].args[0] in (1, 104):
-            self._hs += 1  # closed (or reset) by the broker once more right after m
+        d = None
+        if m and not m[5] and m[4] == self._hp and e and e.args[0] in (1, 104):
+            self._hs += 1  # the broker closed (or reset) the link once more right after m
             if self._hs >= self.DROP_AFTER > 0:
                 self.inflight.remove(m)
                 self._save()
-                self._drop(m)
+                d = m  # reported below, after the re-sends
                 self._hs = 0
         else:
             self._hs = 0
@@ -149,13 +156,20 @@ class MQTTClient(_Client):
                 self._try(place, _Client._send2, 0x62, m[4])
             else:  # DUP=1 with its pid if the broker kept the session, else anew
                 self._try(place, _Client.publish, m[0], m[1], m[2], m[3], sp, m[4])
-        for p, s in list(self.sub_to_confirm.items()):  # with the pid subscribe() returned
+        for p, s in self._pending():  # with the pid subscribe() returned
             if self.sock:
                 self._try(place, _Client._sub, s[0], s[1], 0, p)
         self.send_queue()  # (an UNSUBSCRIBE queued offline before the renewal below)
         if self.RESUBSCRIBE:
             self.resubscribe()
+        if d:
+            self._drop(d)
         return sp
+
+    def _pending(self):
+        # the unanswered (UN)SUBSCRIBEs, oldest first: pids are drawn in turn, and a
+        # dict keeps no order on MicroPython
+        return sorted(self.sub_to_confirm.items(), key=lambda i: -((self._lastpid - i[0]) % 65535))
 
     def reconnect(self):
         # At most one attempt, and only when it is due: returns None at once otherwise.
@@ -168,10 +182,13 @@ class MQTTClient(_Client):
         if self.subs and not self._subd and self.sock:
             self._subd = True
             self._renew = False
-            p = []  # filters of SUBSCRIBEs awaiting their SUBACK: not asked for twice
-            for s in self.sub_to_confirm.values():
-                if s[0] == 0x82:
-                    p += [(_enc(t), q) for t, q in s[1]]
+            p = []  # what the unanswered (UN)SUBSCRIBEs, in order, leave subscribed:
+            for k, s in self._pending():  # not asked for twice
+                for t, q in s[1]:
+                    t = _enc(t)
+                    p = [f for f in p if f[0] != t]
+                    if s[0] == 0x82:
+                        p.append((t, q))
             fs = [s for s in self.subs if (_enc(s[0]), s[1]) not in p]
             if fs:
                 self._sub1((0x82, fs))

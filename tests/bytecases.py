@@ -1773,44 +1773,6 @@ def case_r2_store_refuses_a_torn_first_save():
     os.remove(path + ".tmp")
 
 
-def case_nodelay_off_only_between_qos0_publishes():
-    # TCP_NODELAY on for every packet that waits for an answer or is one; off for a run
-    # of QoS 0 PUBLISHes, so that the kernel may merge them
-    net, c, rec = connected()
-    sock = net.sock
-    nd = (6, 1, 1)
-    eq(sock.opts, [nd], "on at connect()")
-    c.publish("t", b"0")
-    c.publish("t", b"0", retain=True)
-    c.publish("t", b"0", dup=True)
-    eq(sock.opts, [nd, (6, 1, 0)], "off once for the QoS 0 run")
-    c.publish("t", b"1", qos=1)
-    eq(sock.opts[-1], nd, "on again before the QoS 1 PUBLISH goes")
-    c.publish("t", b"0")
-    deliver(net, c, pub("in", b"x", 1, 9))  # our PUBACK: an answer, NODELAY on
-    c.subscribe("a")
-    c.ping()
-    eq(sock.opts[-3:], [nd, (6, 1, 0), nd])
-    net.take()
-    # a socket without the option: connect() goes on, and nothing is toggled later
-    net = fakesock.install()
-    real = fakesock.FakeSocket.setsockopt
-
-    def refuse(self, level, opt, value):
-        raise OSError(22)
-
-    fakesock.FakeSocket.setsockopt = refuse
-    try:
-        c, rec = client()
-        net.feed(CONNACK)
-        eq(c.connect(), 0)
-        c.publish("t", b"0")
-        c.publish("t", b"1", qos=1)
-        check(c.sock is not None)
-    finally:
-        fakesock.FakeSocket.setsockopt = real
-
-
 def case_r2_a_lost_session_is_renewed_even_when_the_first_link_fails():
     # the session is lost; the re-send stalls, so the renewal never went out; the next
     # CONNACK says "session present" (the failed attempt's new session): renew anyway
@@ -1914,6 +1876,78 @@ def case_r2_unanswered_subscriptions_go_again_in_their_order():
         c.connect(False)
         eq(_ops(net.take()), [0x10, 0x82, 0xA2, 0x82], "session %d" % sp)
         fakesock.uninstall()
+
+
+def case_callback_that_reconnects_to_a_kept_session_gets_qos2_once():
+    # the broker kept the session: it sends the PUBLISH again (no PUBREC came on the
+    # old link); it was delivered already, so it is answered and not delivered again
+    net, c, rec = connected()
+    got = []
+
+    def cb(t, m, r, d):
+        got.append((m, d))
+        if len(got) == 1:
+            net.feed(h("20 02 01 00"), pub("t", b"m", 2, 7, dup=True))
+            c.connect(False)
+
+    c.set_callback(cb)
+    net.feed(pub("t", b"m", 2, 7))
+    for i in range(3):
+        c.check_msg()
+    eq(got, [(b"m", False)], "delivered once")
+    eq(net.take()[-4:], h("50 02 00 07"), "the re-sent PUBLISH answered with PUBREC")
+
+
+def case_connect_deadline_starts_after_name_resolution():
+    net = fakesock.install()
+    real = simple2.socket.getaddrinfo
+
+    def slow(*a):
+        net.clock.advance(4800)
+        return real(*a)
+
+    simple2.socket.getaddrinfo = slow  # (the fake module is new with each install())
+    net.write_plan([None] * 5 + [100])  # the CONNECT needs 500 ms
+    c, rec = client(socket_timeout=5)
+    net.feed(CONNACK)
+    eq(c.connect(), 0)
+
+
+def case_write_deadline_not_overshot():
+    for st, most in ((0.25, 250), (1, 1000), (0.01, 10)):
+        net, c, rec = connected(socket_timeout=st)
+        net.wmax = 0
+        net.write_plan([])
+        t = net.clock.elapsed()
+        raises(errno.ECONTIMEOUT, c.publish, "t", b"x", qos=1)
+        waited = net.clock.elapsed() - t
+        check(waited <= most, "gave up after %d ms, socket_timeout %d ms" % (waited, most))
+
+
+def case_will_topic_utf8_checked_at_any_qos():
+    c, rec = client()
+    for q in (0, 1):
+        raises(errno.EARG, c.set_last_will, b"dev/\xff/status", b"offline", qos=q)
+    c.set_last_will("dev/\u00e9/status", b"offline")
+
+
+def case_half_open_link_found_within_1_75_keepalive_while_publishing():
+    # QoS 0 every 100 ms, nothing ever comes back: PINGREQ after 7.5 s without a
+    # packet in, the link dead 10 s later at most
+    net, c, rec = connected(keepalive=10)
+    pings = []
+    for i in range(200):
+        net.clock.advance(100)
+        c.publish("t", b"x")
+        try:
+            c.check_msg()
+        except MQTTException as e:
+            eq(e.args[0], errno.EKEEPALIVE)
+            break
+        if net.take().endswith(PINGREQ):
+            pings.append(net.clock.elapsed())
+    check(pings and 7500 <= pings[0] <= 7600, "PINGREQ at %r ms" % pings)
+    check(net.clock.elapsed() <= 17600, "dead after %d ms" % net.clock.elapsed())
 
 
 # -- the runner

@@ -46,8 +46,8 @@ def round_trip(c):
     t = c.client_id + "/tls"  # the client id is unique to this run
     sp = c.subscribe(t, 1)
     until(lambda: st.of(sp), [c], what="SUBACK over TLS")
-    c.publish(t, b"qos 0 over tls")  # (TCP_NODELAY off, on the socket under TLS)
-    pid = c.publish(t, b"over tls", qos=1)  # (... and on again)
+    c.publish(t, b"qos 0 over tls")
+    pid = c.publish(t, b"over tls", qos=1)
     until(lambda: len(inbox.msgs) == 2 and st.of(pid), [c], what="QoS 0 and 1 round trip over TLS")
     eq(sorted(inbox.payloads()), [b"over tls", b"qos 0 over tls"])
     eq(st.of(pid), [errno.SDELIVERED])

@@ -55,17 +55,17 @@ def _enc(d, n=65535):
 
 def _topic(t, qos, f=0):
     # t as bytes, if it and the QoS are valid. f=0: a topic name, without wildcards
-    # [MQTT-3.3.2-2]. f=1: a filter, where '#' is only the whole last level and '+' only
-    # a whole level [MQTT-4.7.1]
+    # [MQTT-3.3.2-2]; 2: a will's. f=1: a filter, where '#' is only the whole last level
+    # and '+' only a whole level [MQTT-4.7.1]
     try:
         t = bytes(_enc(t))  # (the same object if it is bytes; `in` fails on a bytearray)
         if qos or f:  # UTF-8 [MQTT-1.5.3-1], as far as the platform checks it: else the
             str(t, "utf-8")  # broker drops the link, and robust2 would send it again and
     except UnicodeError:  # again. (Not a QoS 0 topic: its publish allocates nothing.)
         raise MQTTException(_EARG)
-    if qos not in (0, 1, 2) or type(qos) is not int or not t or 0 in t or (35 in t[:-1] if f else 35 in t or 43 in t):
+    if qos not in (0, 1, 2) or type(qos) is not int or not t or 0 in t or (35 in t[:-1] if f & 1 else 35 in t or 43 in t):
         raise MQTTException(_EARG)
-    for w in t.split(b"/") if f else ():
+    for w in t.split(b"/") if f & 1 else ():
         if len(w) > 1 and (35 in w or 43 in w):
             raise MQTTException(_EARG)
     return t
@@ -84,7 +84,7 @@ def _ms(t):
 
 class MQTTClient:
     cb = None  # f(topic, msg, retained, dup), set by set_callback()
-    sock = _pp = _ns = None  # _ns: the TCP socket, when TCP_NODELAY can be set on it
+    sock = _pp = None
     _lw = ()  # the will's topic and message, set by set_last_will()
     _lwf = _ca = 0  # ... and its CONNECT flags; connect() awaits CONNACK
     _ls = _ts = 0  # ticks_ms: the last byte out, the next look for timeouts
@@ -134,7 +134,7 @@ class MQTTClient:
         pass
 
     def set_last_will(self, topic, msg, retain=False, qos=0):
-        self._lw = (_topic(topic, qos), _enc(msg))
+        self._lw = (_topic(topic, qos, 2), _enc(msg))
         self._lwf = 4 | qos << 3 | (32 if retain else 0)  # will flag, QoS, retain [MQTT-3.1.2.5]
 
     # -- writing: a packet is built in _wb and written with one write() if it fits
@@ -146,17 +146,6 @@ class MQTTClient:
         if not self.sock:
             raise MQTTException(_ECONNOT)
         self._wt = ticks_ms()  # the whole packet out within socket_timeout from now
-        # TCP_NODELAY for every packet but a QoS 0 PUBLISH: nothing waits behind Nagle
-        # for an answer, and the kernel may merge a run of QoS 0 messages. Turning it on
-        # pushes out what Nagle held.
-        d = 0 if op & 0xF6 == _PUBLISH else 1
-        if self._ns and d != self._nd:
-            self._nd = d
-            try:
-                self._ns.setsockopt(6, 1, d)
-            except OSError:
-                self._close()
-                raise
         b = self._wb
         b[0] = op
         i = 1
@@ -204,10 +193,13 @@ class MQTTClient:
                 raise
             if r:
                 o += r
-            elif 0 <= _ms(self.socket_timeout) < ticks_diff(ticks_ms(), self._wt):
-                self._fail(_ECONTIMEOUT)  # half a packet is out: the stream is lost
-            else:
-                self._wait(_POLLOUT, 100)
+                continue
+            w = _ms(self.socket_timeout)
+            if w >= 0:  # what is left of it
+                w -= ticks_diff(ticks_ms(), self._wt)
+                if w <= 0:
+                    self._fail(_ECONTIMEOUT)  # half a packet is out: the stream is lost
+            self._wait(_POLLOUT, 100 if w < 0 else min(w, 100))
         self._ls = ticks_ms()  # the last byte went out
 
     def _wait(self, f, n):
@@ -249,22 +241,19 @@ class MQTTClient:
         for f in fs:
             n += 2 + len(f)
         self.disconnect()
-        t = ticks_ms()
         to = _ms(self.socket_timeout)
         ai = socket.getaddrinfo(self.server, self.port, 0, socket.SOCK_STREAM)
         if not ai:  # some firmware answers [] for a name it cannot resolve
             raise OSError(-2)
         ai = ai[0]
+        t = ticks_ms()  # (name resolution aside)
         s = self.sock = socket.socket(*ai[:3])
-        self._ns = None
         try:
             s.settimeout(self.socket_timeout)
             s.connect(ai[-1])
             try:
-                s.setsockopt(6, 1, 1)  # TCP_NODELAY (see _start)
-                self._ns = s
-                self._nd = 1
-            except OSError:  # (a port without it)
+                s.setsockopt(6, 1, 1)  # TCP_NODELAY: no Nagle stall between packets
+            except OSError:
                 pass
             if self.ssl:  # the handshake within what is left of socket_timeout
                 from .tls import wrap
@@ -301,8 +290,8 @@ class MQTTClient:
         except:
             self._close()
             raise
-        if not b[0] & 1:  # a new session: no QoS 2 message is half received
-            self._q2.clear()
+        if not b[0] & 1:  # a new session: no QoS 2 message is half received (a new
+            self._q2 = set()  # set: one a callback still holds is the old session's)
         return b[0] & 1
 
     def _close(self):
@@ -403,7 +392,8 @@ class MQTTClient:
             if p is not None and ticks_diff(now, p) > ka:  # a dead link
                 self._fail(_EKEEPALIVE)
             # send something within the keep alive [MQTT-3.1.2-23]; ping a silent link
-            if ticks_diff(now, self._ls) >= ka * 3 // 4 or p is None and ticks_diff(now, self.last_cpacket) >= ka:
+            ka = ka * 3 // 4  # (a half-open link is found within 1.75 keepalive)
+            if ticks_diff(now, self._ls) >= ka or p is None and ticks_diff(now, self.last_cpacket) >= ka:
                 self.ping()
         d = self.rcv_pids  # flows past message_timeout
         while True:  # a status may change d: look again after each
@@ -507,6 +497,7 @@ class MQTTClient:
             if t == _PUBLISH:
                 pid = self._pin
                 s = self.sock
+                q2 = self._q2
                 if st == 2:  # over max_size: skipped, acknowledged, reported
                     self.cbstat(pid, 4)
                 # QoS 2: a pid already delivered is not delivered again [MQTT-4.3.3-2]
@@ -517,9 +508,9 @@ class MQTTClient:
                         self._tv = m[2 : 2 + v]
                         tc = self._tc = bytes(self._tv)
                     self.cb(tc, bytes(m[p:n]), op & 1 > 0, op & 8 > 0)
+                if q == 2:  # delivered: not again in this session, even if a callback
+                    q2.add(pid)  # reconnected to it
                 if q and self.sock is s:  # (not if a callback closed or replaced the link)
-                    if q == 2:
-                        self._q2.add(pid)
                     self._send2(0x30 + (q << 4), pid)  # PUBACK, or PUBREC for QoS 2
             elif op == _PUBREL:  # QoS 2 received, last step [MQTT-4.3.3]
                 self._q2.discard(v)

@@ -11,6 +11,7 @@
 #   None    one "would block" answer of readinto(); poll() does not wait for it
 #   EOF     readinto() returns 0 from then on
 #   an int  nothing arrives for that many ms: poll() advances the fake clock through it
+#   OSError readinto() raises it, once (e.g. OSError(104), a reset)
 # The write side is scripted with net.wplan (items consumed one per write(): an int, the
 # most bytes accepted; None, "would block") and, once the plan is used up, net.wmax (the
 # most bytes one write() accepts; 0: none ever, "would block" each time).
@@ -76,7 +77,7 @@ class Net:
                 x = bytes(x)
                 if not x:
                     continue
-            elif not (x is None or x is EOF or isinstance(x, int)):
+            elif not (x is None or x is EOF or isinstance(x, (int, OSError))):
                 raise TypeError("script item %r" % (x,))
             self.rx.append(x)
 
@@ -123,6 +124,9 @@ class Net:
                 return None
             if x is EOF:
                 return 0
+            if isinstance(x, OSError):  # the read fails with it (once)
+                self._pop()
+                raise x
             if isinstance(x, int):
                 return None  # time has to pass first: poll() does that
             break

@@ -55,8 +55,10 @@ class MQTTClient(_Client):
         m = self._find(pid)
         if m or pid in self.sub_to_confirm:
             if not status:  # no answer in time: kept, sent again with its pid on a new
-                self._close()  # link: this one is suspect
-                return self._issue(MQTTException(53), 10)
+                if self.sock:  # link: this one is suspect (said once, for all flows)
+                    self._close()
+                    self._issue(MQTTException(53), 10)
+                return
             if m:
                 self.inflight.remove(m)
                 self._save()
@@ -138,8 +140,8 @@ class MQTTClient(_Client):
         self._subd = sp and not self._renew  # a session kept them (none added offline)
         m = self.inflight and self.inflight[0]
         d = None
-        if m and not m[5] and m[4] == self._hp and e and e.args[0] in (1, 104):
-            self._hs += 1  # the broker closed (or reset) the link once more right after m
+        if m and not m[5] and m[4] == self._hp and e and e.args[0] not in (7, 30, 53):
+            self._hs += 1  # the link was closed (not by our timeouts) once more right after m
             if self._hs >= self.DROP_AFTER > 0:
                 self.inflight.remove(m)
                 self._save()
@@ -179,7 +181,7 @@ class MQTTClient(_Client):
     def resubscribe(self):
         # every remembered subscription, in one SUBSCRIBE, once per connection; while
         # offline nothing: connect() renews them when the session is new
-        if self.subs and not self._subd and self.sock:
+        if not self._subd and self.sock:
             self._subd = True
             self._renew = False
             p = []  # what the unanswered (UN)SUBSCRIBEs, in order, leave subscribed:

@@ -333,7 +333,7 @@ class MQTTClient:
             self._put(pid)
         self._put(msg)
         self._write()
-        return pid or None
+        return pid if qos else None
 
     def subscribe(self, topic, qos=0):
         # topic: a filter (str or bytes), or a list of (filter, qos) for one SUBSCRIBE

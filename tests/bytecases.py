@@ -1984,6 +1984,21 @@ def case_r2_flows_timing_out_together_are_one_failure():
     eq((len(lines), c.conn_issue[0].args[0], len(c.inflight)), (1, 53, 5))
 
 
+def case_r2_drop_after_ignores_the_application_disconnecting():
+    # disconnect() by the application, then calls while offline ("not connected", 28):
+    # no link was closed on the message, nothing is dropped
+    net, c, rec = r2_connected()
+    x = c.publish("t", b"X", qos=1)
+    for i in range(5):
+        c.disconnect()
+        c.check_msg()
+        eq(c.conn_issue[0].args[0], errno.ECONNOT)
+        net = _r2_relink(1)
+        c.connect(False, 4)
+        check(pub("t", b"X", 1, x, dup=True) in net.take())
+    eq((rec.st, len(c.inflight)), ([], 1))
+
+
 # -- the runner
 
 

@@ -26,14 +26,14 @@ class MQTTClient(_Client):
               "ping", "wait_msg", "keepalive", "check_msg")  # conn_issue[1] names one
     conn_issue = None  # (exception, place): see PLACES
     _fails = _due = 0  # attempts since a link last carried a packet; ticks_ms of the next
-    _subd = False  # subscriptions are in place on this connection
-    _renew = False  # one was remembered while offline: renew them all on connect
+    _renew = False  # the remembered subscriptions are to be renewed: a new session, or
+    # one remembered while offline; resubscribe() does it once connected
     _cbstat = _Client.cbstat  # the application's status callback: none yet
     store = None  # where messages survive a power cut: see umqtt.store
     _lastpid = 0  # the last pid drawn, for the store
     _hp = _hs = 0  # the pid re-sent first on the last link, and how often in a row it
     # was followed by the broker closing the link with nothing else in between
-    _up = _le = 0  # a link is up; what ended the last one, if no packet had come on it
+    _le = 0  # what ended the last link, if no packet had come on it
 
     def __init__(self, *args, **kwargs):
         _Client.__init__(self, *args, **kwargs)
@@ -94,11 +94,10 @@ class MQTTClient(_Client):
         if self.sock or isinstance(e, MQTTException) and e.args[0] in (4, 51):
             raise e
         if not (self.conn_issue and isinstance(e, MQTTException) and e.args[0] == 28):
+            if self.conn_issue is None:  # the end of a link that was up (for DROP_AFTER;
+                self._le = self._fails and e  # _fails is 0 once a packet came)
             self.conn_issue = (e, place)
             self.log()  # once per failure, not at every is_conn_issue()
-            if self._up:  # the end of a link that was up (connect() counts on it)
-                self._up = 0
-                self._le = self._fails and e  # (_fails is 0 once a packet came)
 
     def _try(self, place, f, *args):
         # f(self, *args), a connection failure kept in conn_issue; None then
@@ -129,7 +128,6 @@ class MQTTClient(_Client):
             return None
         e = self._le  # what ended the last link, if nothing had come on it
         self._le = self.conn_issue = None
-        self._up = 1
         # put our side of the session back [MQTT-4.4.0-1]
         self.rcv_pids.clear()
         if not sp:  # a new session: nothing is past PUBREC, no QoS 2 pid is held
@@ -137,11 +135,10 @@ class MQTTClient(_Client):
                 m[5] = 0
             self._save()  # before anything goes out: a power cut must not undo it
             self._renew = True  # until resubscribe() has sent them
-        self._subd = sp and not self._renew  # a session kept them (none added offline)
         m = self.inflight and self.inflight[0]
         d = None
-        if m and not m[5] and m[4] == self._hp and e and e.args[0] not in (7, 30, 53):
-            self._hs += 1  # the link was closed (not by our timeouts) once more right after m
+        if m and not m[5] and m[4] == self._hp and e and e.args[0] not in (7, 28, 30, 53):
+            self._hs += 1  # the link was closed (not by us) once more right after m
             if self._hs >= self.DROP_AFTER > 0:
                 self.inflight.remove(m)
                 self._save()
@@ -181,8 +178,7 @@ class MQTTClient(_Client):
     def resubscribe(self):
         # every remembered subscription, in one SUBSCRIBE, once per connection; while
         # offline nothing: connect() renews them when the session is new
-        if not self._subd and self.sock:
-            self._subd = True
+        if self._renew and self.sock:
             self._renew = False
             p = []  # what the unanswered (UN)SUBSCRIBEs, in order, leave subscribed:
             for k, s in self._pending():  # not asked for twice

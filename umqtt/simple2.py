@@ -321,7 +321,8 @@ class MQTTClient:
         # pid: for a re-send, the packet id the message had [MQTT-4.4.0-1]
         topic = _topic(topic, qos)
         msg = _enc(msg, 268435455)
-        _u16(pid or 0)  # (None from robust2 for QoS 0)
+        if pid:  # given for a re-send (robust2 gives None for QoS 0)
+            _u16(pid)
         # topic, pid if QoS > 0, payload [MQTT-3.3.2]
         self._start(
             _PUBLISH | qos << 1 | (1 if retain else 0) | (8 if dup else 0),

@@ -311,8 +311,8 @@ def execute(inp):
                 raise
             except Exception as e:
                 raise Failure("check_msg() raised %s: %r" % (type(e).__name__, e))
-            if len(c._rb) > cap:
-                raise Failure("receive buffer %d bytes > max_size %d" % (len(c._rb), max_size))
+            if len(c._in) > cap:
+                raise Failure("receive buffer %d bytes > max_size %d" % (len(c._in), max_size))
             if r is None:
                 if not net.pending():
                     if reset != 2:
@@ -325,8 +325,8 @@ def execute(inp):
                 raise Failure("check_msg() returned %r" % (r,))
             else:
                 types.append(r)
-        if len(c._rb) > cap:
-            raise Failure("receive buffer %d bytes > max_size %d" % (len(c._rb), max_size))
+        if len(c._in) > cap:
+            raise Failure("receive buffer %d bytes > max_size %d" % (len(c._in), max_size))
         if code is not None:
             if c.sock is not None or not net.sock.closed:
                 raise Failure("error %s but the connection was not closed" % code)

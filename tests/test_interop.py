@@ -147,7 +147,7 @@ def test_qos_0_1_2_round_trip(run, ibroker):
         eq(st.of(pids[2]), [errno.SDELIVERED], "the QoS 2 message is delivered")
         eq(len(st.log), 2, "no other status", st.log)
         eq(c.rcv_pids, {}, "nothing left in flight")
-        eq(c._q2, set(), "no incoming QoS 2 flow left open")
+        eq(c._qos2_in, set(), "no incoming QoS 2 flow left open")
         types = pump.types[0]
         if P["qos2_ack"] == "puback":
             eq(types.count(0x40), 2, "both of our publishes answered with PUBACK", types)
@@ -386,9 +386,9 @@ def test_qos2_exactly_once_across_reconnect(run, ibroker):
     eq(inbox.msgs[0][4], delivered_qos(2, 2))
     if P["redelivery"] == "none":
         # amqtt never sends the PUBREL again: the flow stays open on the client's side
-        eq(len(c._q2), 1, "amqtt: the QoS 2 flow is left open")
+        eq(len(c._qos2_in), 1, "amqtt: the QoS 2 flow is left open")
     else:
-        eq(c._q2, set(), "the QoS 2 flow was completed")
+        eq(c._qos2_in, set(), "the QoS 2 flow was completed")
     eq(pst.of(pid), [errno.SDELIVERED])
     # and the next QoS 2 message is delivered once, too
     pid = p.publish(t, b"next", qos=2)

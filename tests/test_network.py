@@ -71,7 +71,7 @@ def test_one_byte_segments_both_ways(run, proxy):
     eq(sorted(inbox.payloads()), [body + b"0", body + b"1", body + b"2"])
     eq(st.of(pids[1]), [errno.SDELIVERED], "PUBACK")
     eq(st.of(pids[2]), [errno.SDELIVERED], "PUBCOMP")
-    until(lambda: not c._q2, [tc], ms=5000, what="PUBREL of the incoming QoS 2 message")
+    until(lambda: not c._qos2_in, [tc], ms=5000, what="PUBREL of the incoming QoS 2 message")
     eq(c.rcv_pids, {}, "nothing left in flight")
     print("check_msg calls", tc.calls, "idle", tc.idle, "worst ms", tc.worst)
     check(tc.worst <= 50, "a check_msg() call took", tc.worst, "ms")

@@ -26,9 +26,13 @@ _AGAIN = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class _Sock:
-    """A CPython socket (self.s, replaced by its SSL socket after the handshake) with
-    MicroPython's non-blocking stream methods: readinto(buf, n) and write(buf, off, n)
-    return None when they would block. Everything else is the socket's."""
+    """A CPython socket (self.s, replaced by its SSL socket when TLS is set up) with
+    MicroPython's non-blocking stream methods: read(n), readinto(buf, n) and
+    write(buf, off, n) return None when they would block. An SSL socket's handshake is
+    taken a step further by each of them until it is done. Everything else is the
+    socket's."""
+
+    handshaking = False
 
     def __init__(self, *args):
         self.s = _socket.socket(*args)
@@ -36,14 +40,30 @@ class _Sock:
     def __getattr__(self, name):
         return getattr(self.s, name)
 
+    def _shake(self):
+        self.s.do_handshake()
+        self.handshaking = False
+
+    def read(self, n):
+        try:
+            if self.handshaking:
+                self._shake()
+            return self.s.recv(n)
+        except _AGAIN:
+            return None
+
     def readinto(self, b, n=0):
         try:
+            if self.handshaking:
+                self._shake()
             return self.s.recv_into(b, n)
         except _AGAIN:
             return None
 
     def write(self, b, o=0, n=-1):
         try:
+            if self.handshaking:
+                self._shake()
             return self.s.send(memoryview(b)[o : len(b) if n < 0 else o + n])
         except _AGAIN:
             return None
@@ -59,11 +79,12 @@ class socket:
 
 def wrap_socket(s, server_hostname, cert_reqs=2, cadata=None, cert=None, key=None, **_):
     """The legacy ssl=True + ssl_params on CPython: an SSLContext built from
-    wrap_socket()'s arguments (cadata DER or PEM; cert and key as file paths)."""
+    wrap_socket()'s arguments (cadata DER or PEM; cert and key as file paths). The
+    handshake is left to the reads and writes that follow."""
     c = ssl.create_default_context(cadata=cadata)
     if not cert_reqs:
         c.check_hostname = False
         c.verify_mode = ssl.CERT_NONE
     if cert:
         c.load_cert_chain(cert, key)
-    return c.wrap_socket(s, server_hostname=server_hostname)
+    return c.wrap_socket(s, server_hostname=server_hostname, do_handshake_on_connect=False)

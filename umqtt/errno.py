@@ -1,7 +1,13 @@
-# umqtt.errno: numeric codes of umqtt.simple2 / umqtt.robust2 errors and statuses
-# MIT license; see LICENSE. README.rst has the table with every code's meaning.
-# Exceptions carry a code as MQTTException.args[0]; the status callback
-# f(pid, status) gets one of the S* values.
+# umqtt.errno: numeric codes of umqtt.simple2 / umqtt.robust2 errors and statuses, and
+# MQTTException. MIT license; see LICENSE. README.rst has the table with every code's
+# meaning. Exceptions carry a code as MQTTException.args[0]; the status callback
+# f(pid, status) gets one of the S* values. Every other umqtt module imports from here,
+# and this module imports nothing.
+
+
+class MQTTException(Exception):
+    """An MQTT-level error; args[0] is one of the codes below."""
+
 
 # Codes kept with fizista's umqtt.simple2 2.2.0 names and values.
 EUNKNOWN = -1  # unknown error (not raised any more)
@@ -26,7 +32,7 @@ ESUBACKFAIL = 44  # (not raised any more: a refused topic gives status SREFUSED)
 
 # New codes.
 EPROTO = 50  # the broker sent a malformed or unexpected packet; connection closed
-EARG = 51  # an argument the library refuses (type, QoS, topic): nothing was sent
+EARG = 51  # an argument the library refuses (type, QoS, topic, TLS without a CA): nothing was sent
 ETOOBIG = 52  # an incoming message whose topic alone is over max_size: connection closed
 ENOACK = 53  # robust2: a message kept in flight got no answer in time: the link is reset
 
@@ -35,5 +41,5 @@ STIMEOUT = 0  # no answer within message_timeout, or the session that held it wa
 SDELIVERED = 1  # PUBACK / PUBCOMP / SUBACK (granted) / UNSUBACK received
 SUNKNOWNPID = 2  # an answer for a packet id that is not in flight (late or stale)
 SREFUSED = 3  # SUBACK 0x80: the broker refused this topic filter (one call per filter)
-SOVERSIZE = 4  # an incoming message over max_size was skipped (acknowledged; pid 0 for QoS 0)
+SOVERSIZE = 4  # an incoming message too big to hold was skipped (acknowledged; pid 0 for QoS 0)
 SDROPPED = 5  # robust2: a queued message was dropped by the queue's overflow policy

@@ -2,23 +2,41 @@
 # MIT license; see LICENSE. Runs unchanged on MicroPython >= 1.19 and CPython >= 3.8.
 import socket
 import select
+from .errno import MQTTException
 
 try:  # MicroPython: const() is built into its compiler, nothing to import for it
     from time import ticks_ms, ticks_add, ticks_diff
 except ImportError:  # CPython: the few MicroPython names used here, and its sockets
     from ._cpython import *  # const, ticks_ms, ticks_add, ticks_diff, socket
+try:
+    from gc import collect, mem_free  # MicroPython: how much a message may take to be held
+except ImportError:
+    mem_free = None
 
+# packet types, with the flags each must carry [MQTT-2.2.1, MQTT-2.2.2]
+_CONNECT = const(0x10)
+_CONNACK = const(0x20)
 _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
 _PUBREC = const(0x50)
-_PUBREL = const(0x62)  # PUBREL carries flags 0b0010 [MQTT-3.6.1-1]
+_PUBREL = const(0x62)
 _PUBCOMP = const(0x70)
+_SUBSCRIBE = const(0x82)
 _SUBACK = const(0x90)
+_UNSUBSCRIBE = const(0xA2)
 _UNSUBACK = const(0xB0)
+_PINGREQ = const(0xC0)
 _PINGRESP = const(0xD0)
-_POLLIN = const(1)
-_POLLOUT = const(4)
-# error codes, see errno.py
+_RETAIN = const(0x01)  # PUBLISH flags [MQTT-3.3.1]
+_DUP = const(0x08)
+_SUBACK_FAILURE = const(0x80)  # [MQTT-3.9.3]
+# statuses for the status callback (errno.S*)
+_STIMEOUT = const(0)
+_SDELIVERED = const(1)
+_SUNKNOWNPID = const(2)
+_SREFUSED = const(3)
+_SOVERSIZE = const(4)
+# error codes (errno.E*)
 _ECONCLOSE = const(1)
 _ESTRTOLONG = const(4)
 _EKEEPALIVE = const(7)
@@ -28,67 +46,126 @@ _ECONTIMEOUT = const(30)
 _EPROTO = const(50)
 _EARG = const(51)
 _ETOOBIG = const(52)
-_WBUF = const(128)  # bytes of the outgoing packet buffer
+# the receive state machine: what the bytes being read are
+_RX_HEADER = const(0)  # the fixed header: type, then 1 to 4 bytes of Remaining Length
+_RX_BODY = const(1)  # the rest of the packet (of an over-size PUBLISH: its first part)
+_RX_SKIP = const(2)  # the rest of an over-size PUBLISH, read and thrown away
+# the link: connecting is a series of steps, each taken without waiting
+_LINK_DOWN = const(0)
+_LINK_TCP = const(1)  # the TCP connect is under way
+_LINK_CONNECT = const(2)  # CONNECT is being written (with TLS: the handshake with it)
+_LINK_CONNACK = const(3)  # CONNECT is out; CONNACK awaited, nothing else accepted
+_LINK_UP = const(4)
+_POLLIN = const(1)
+_POLLOUT = const(4)
+_OUT_SIZE = const(128)  # bytes of the outgoing packet buffer
+_IN_SIZE = const(64)  # bytes of the incoming packet buffer to start with
+_IN_KEEP = const(2048)  # a buffer grown past this is given back after its packet
+_TIMER_EVERY = const(50)  # ms between looks at the keep-alive and message timers
+_MAX_REMAINING = const(268435455)  # what 4 bytes of Remaining Length can say
+_HELD_CPYTHON = const(1 << 19)  # CPython: the most an incoming message may take
+_IN_PROGRESS = (115, 119, 11)  # a non-blocking connect() under way: EINPROGRESS (Linux,
+# lwIP), EAGAIN
 _BYTES = (bytes, bytearray, memoryview)
 
 
-class MQTTException(Exception):
-    pass
-
-
 def pid_gen(pid=0):
+    """Packet ids 1 to 65535 and round again, after pid; 0 is not a packet id
+    [MQTT-2.3.1-1]."""
     while True:
-        pid = pid % 65535 + 1  # 1 to 65535, 0 is not a packet id [MQTT-2.3.1-1]
+        pid = pid % 65535 + 1
         yield pid
 
 
-def _enc(d, n=65535):
-    # str -> UTF-8 bytes, at most n of them: lengths are counted in bytes [MQTT-1.5.3]
-    if isinstance(d, str):
-        d = bytes(d, "utf-8")
-    elif not isinstance(d, _BYTES):
+def _encode(data, most=65535):
+    # str -> UTF-8 bytes, at most `most` of them: lengths are counted in bytes [MQTT-1.5.3]
+    if isinstance(data, str):
+        data = bytes(data, "utf-8")
+    elif not isinstance(data, _BYTES):
         raise MQTTException(_EARG)
-    if len(d) > n:
+    if len(data) > most:
         raise MQTTException(_ESTRTOLONG)
-    return d
+    return data
 
 
-def _topic(t, qos, f=0):
-    # t as bytes, if it and the QoS are valid. f=0: a topic name, without wildcards
-    # [MQTT-3.3.2-2]; 2: a will's. f=1: a filter, where '#' is only the whole last level
-    # and '+' only a whole level [MQTT-4.7.1]
+def _check_qos(qos):
+    if type(qos) is not int or qos not in (0, 1, 2):
+        raise MQTTException(_EARG)
+
+
+def _utf8(data):
+    # UTF-8 [MQTT-1.5.3-1], as far as the platform checks it: a broker drops the link for
+    # a bad topic, and a client that keeps messages would send it again and again
     try:
-        t = bytes(_enc(t))  # (the same object if it is bytes; `in` fails on a bytearray)
-        if qos or f:  # UTF-8 [MQTT-1.5.3-1], as far as the platform checks it: else the
-            str(t, "utf-8")  # broker drops the link, and robust2 would send it again and
-    except UnicodeError:  # again. (Not a QoS 0 topic: its publish allocates nothing.)
+        str(data, "utf-8")
+    except UnicodeError:
         raise MQTTException(_EARG)
-    if qos not in (0, 1, 2) or type(qos) is not int or not t or 0 in t or (35 in t[:-1] if f & 1 else 35 in t or 43 in t):
+
+
+def topic_name(topic, check_utf8=True):
+    """topic as bytes, if it is a valid topic name to publish to: not empty, no wildcard,
+    no U+0000 [MQTT-3.3.2-2, MQTT-4.7.3]; else MQTTException(EARG)."""
+    t = bytes(_encode(topic))  # (the same object for bytes; `in` fails on a bytearray)
+    if check_utf8:
+        _utf8(t)
+    if not t or 0 in t or 35 in t or 43 in t:  # '#', '+'
         raise MQTTException(_EARG)
-    for w in t.split(b"/") if f & 1 else ():
-        if len(w) > 1 and (35 in w or 43 in w):
-            raise MQTTException(_EARG)
     return t
 
 
-def _u16(n):
+def topic_filters(topic, qos=0):
+    """[(filter bytes, qos)] of a filter or a list of filters (each may be a (filter,
+    qos) tuple), if each is valid: '#' only as the whole last level, '+' only as a whole
+    level [MQTT-4.7.1]; else MQTTException(EARG)."""
+    filters = []
+    for f in topic if isinstance(topic, list) else [topic]:
+        q = qos
+        if isinstance(f, tuple):
+            f, q = f
+        _check_qos(q)
+        f = bytes(_encode(f))
+        _utf8(f)
+        if not f or 0 in f or 35 in f[:-1]:
+            raise MQTTException(_EARG)
+        for level in f.split(b"/"):
+            if len(level) > 1 and (35 in level or 43 in level):
+                raise MQTTException(_EARG)
+        filters.append((f, q))
+    if not filters:
+        raise MQTTException(_EARG)
+    return filters
+
+
+def _check_u16(n):
     # n, if it is an int that fits 2 bytes
     if type(n) is not int or n >> 16:  # (-1 >> 16 is -1)
         raise MQTTException(_EARG)
     return n
 
 
-def _ms(t):
-    return -1 if t is None else int(t * 1000)
+def _ms(seconds):
+    return -1 if seconds is None else int(seconds * 1000)
 
 
 class MQTTClient:
-    cb = None  # f(topic, msg, retained, dup), set by set_callback()
-    sock = _pp = None
-    _lw = ()  # the will's topic and message, set by set_last_will()
-    _lwf = _ca = 0  # ... and its CONNECT flags; connect() awaits CONNACK
-    _ls = _ts = 0  # ticks_ms: the last byte out, the next look for timeouts
-    _tc = _tv = b""  # the last topic received, reused while it repeats, and its view
+    """An MQTT 3.1.1 client over one TCP (or TLS) connection. No call waits for the
+    broker's answer to a request; connect() waits for CONNACK, wait_msg() for a packet.
+
+    Subclasses may override _read(n) and _write(bytes_wr, length=-1), calling super(), to
+    see every byte (as 2.2.0 allowed), and the hooks on_ack(), on_timeout(), on_pubrec()
+    and on_qos2(), which robust2 uses."""
+
+    # Rarely used state is kept as class defaults; what the frequent calls read is set
+    # in __init__ (an instance attribute is found with one lookup, not two).
+    session_present = False  # CONNACK's flag, once connected
+    granted = b""  # the return codes of the last SUBACK: a granted QoS, or 0x80 [MQTT-3.9.3]
+    _will = ()  # (topic, message) set by set_last_will() ...
+    _will_flags = 0  # ... and its CONNECT flags
+    _addr = None  # getaddrinfo()'s answer, reused by start_connect() until forgotten
+    _link_start = 0  # ticks_ms when the connection attempt started
+    _connect_packet = b""  # CONNECT, while it is being written ...
+    _connect_sent = 0  # ... and how much of it is out
+    _poll = None
 
     def __init__(
         self,
@@ -102,7 +179,7 @@ class MQTTClient:
         ssl_params=None,
         socket_timeout=5,
         message_timeout=10,
-        max_size=16384,
+        max_size=None,
     ):
         self.client_id = client_id
         self.server = server
@@ -114,421 +191,735 @@ class MQTTClient:
         self.keepalive = keepalive
         self.socket_timeout = socket_timeout
         self.message_timeout = message_timeout
-        self.max_size = max_size
+        self.max_size = max_size  # None: as much as the platform can hold
         self.newpid = pid_gen()
         self.rcv_pids = {}  # pid -> ticks_ms deadline of each flow awaiting its answer
-        self._q2 = set()  # incoming QoS 2 pids delivered, awaiting PUBREL
+        self._qos2_in = set()  # incoming QoS 2 pids delivered, awaiting PUBREL
         self.last_ping = self.last_cpacket = ticks_ms()
-        self._wb = bytearray(_WBUF)  # outgoing packets are built here: one write() each
-        self._w2 = bytearray(2)
-        self._rb = bytearray(64)  # the incoming packet; grows up to max_size
-        self._rm = memoryview(self._rb)
+        self._out = bytearray(_OUT_SIZE)  # outgoing packets are built here: one write() each
+        self._out_len = 0
+        self._in = bytearray(_IN_SIZE)  # the incoming packet (its body)
+        self._in_view = memoryview(self._in)
+        self._header = bytearray(5)  # the fixed header being read ...
+        h = memoryview(self._header)
+        self._header_from = [h[i:] for i in range(5)]  # ... and views of it, made once
+        self._rx_state = _RX_HEADER
+        self._rx_into = self._header  # where the next bytes go ...
+        self._rx_want = 2  # ... how many more this state needs ...
+        self._rx_got = 0  # ... and how many it has
+        self._rx_type = 0  # the packet's first byte: type and flags
+        self._rx_skip = 0  # bytes of an over-size PUBLISH still to be thrown away
+        self._rx_pid = 0  # the packet id of the PUBLISH being read
+        self._readinto = None  # the socket's readinto(), or _traced_readinto()
+        self.cb = None  # f(topic, msg, retained, dup), set by set_callback()
+        self.sock = None
+        self._link = _LINK_DOWN
+        self.msg_qos = 0  # the QoS of the message being delivered to cb
+        self._last_write = 0  # ticks_ms of the last packet out
+        self._stall_start = None  # ticks_ms when the packet being written first had to wait
+        self._ping_sent = None  # ticks_ms since a PINGRESP is awaited (or bytes last came)
+        self._timers_due = 0  # ticks_ms of the next look at the timers
+        self._pub_source = None  # the last topic published, as given (str or bytes) ...
+        self._pub_topic = b""  # ... as validated bytes
+        self._pub_utf8 = False  # ... and whether its UTF-8 was checked (QoS >= 1)
+        self._in_topic = b""  # the last topic received, reused while it repeats ...
+        self._in_topic_view = b""  # ... and its view in the receive buffer
+        # a subclass that traces bytes (2.2.0's _read/_write hooks) gets every one of them
+        cls = type(self)
+        self._trace_read = cls._read is not MQTTClient._read
+        self._trace_write = cls._write is not MQTTClient._write
 
     def set_callback(self, f):
+        """f(topic, msg, retained, dup) for every incoming PUBLISH (bytes, bytes, bool, bool)."""
         self.cb = f
 
     def set_callback_status(self, f):
+        """f(pid, status): the outcome of each flow (errno.S*)."""
         self.cbstat = f
 
     def cbstat(self, pid, status):
         pass
 
     def set_last_will(self, topic, msg, retain=False, qos=0):
-        self._lw = (_topic(topic, qos, 2), _enc(msg))
-        self._lwf = 4 | qos << 3 | (32 if retain else 0)  # will flag, QoS, retain [MQTT-3.1.2.5]
+        """The will, sent in every later CONNECT [MQTT-3.1.2.5]."""
+        _check_qos(qos)
+        self._will = (topic_name(topic), _encode(msg))
+        self._will_flags = 0x04 | qos << 3 | (0x20 if retain else 0)  # flag, QoS, retain
 
-    # -- writing: a packet is built in _wb and written with one write() if it fits
+    # -- hooks: a subclass's view of each flow (robust2 keeps its messages with them)
 
-    def _start(self, op, n):
-        # the fixed header: type and flags, then Remaining Length [MQTT-2.2.3]
-        if n >> 28:  # more than 4 bytes of Remaining Length can say
-            raise MQTTException(_ESTRTOLONG)
-        if not self.sock:
-            raise MQTTException(_ECONNOT)
-        self._wt = ticks_ms()  # the whole packet out within socket_timeout from now
-        b = self._wb
-        b[0] = op
-        i = 1
-        while n >> 7:  # 7 bits a byte, the top bit set while more follow
-            b[i] = n & 0x7F | 0x80
-            n >>= 7
-            i += 1
-        b[i] = n
-        self._wn = i + 1
+    def on_ack(self, pid, status):
+        """An answer ended flow pid (PUBACK, PUBCOMP, UNSUBACK; SUBACK once per filter),
+        or came for a pid not in flight (SUNKNOWNPID)."""
+        self.cbstat(pid, status)
 
-    def _put(self, d, f=0):
-        # append d to the packet in _wb: bytes (f: after their 2-byte length), or an
-        # integer as 2 bytes [MQTT-1.5.2]
-        if f:
-            self._put(len(d))
-        if isinstance(d, int):
-            b = self._w2
-            b[0] = d >> 8
-            b[1] = d & 0xFF
-            d = b
-        b = self._wb
-        i = self._wn
-        n = len(d)
-        if i + n > _WBUF:  # full: out with it, and with d too if _wb cannot hold it
-            self._write()
-            i = 0
-            if n > _WBUF:
-                return self._write(d, n)
-        b[i : i + n] = d
-        self._wn = i + n
+    def on_timeout(self, pid):
+        """Flow pid got no answer within message_timeout; it is forgotten."""
+        self.cbstat(pid, _STIMEOUT)
 
-    def _write(self, d=0, n=0):
-        # write d[:n], by default the packet built in _wb, within socket_timeout from
-        # the packet's start: the network may take it a piece at a time
-        if not d:
-            d = self._wb
-            n = self._wn
-            self._wn = 0
-        o = 0
-        while o < n:
+    def on_pubrec(self, pid):
+        """PUBREC for our QoS 2 message pid; PUBREL goes out after this returns."""
+
+    def on_qos2(self, pid, held):
+        """An incoming QoS 2 message pid is held (held=True, before PUBREC goes out) or
+        released (False, before PUBCOMP goes out)."""
+
+    # -- writing: a packet is built in _out and written with one write() if it fits
+
+    def _write(self, bytes_wr, length=-1):
+        """Writes bytes_wr[:length] (all of it if length < 0) within socket_timeout from
+        the start of the packet: the network may take it a piece at a time. Returns the
+        number of bytes written."""
+        if length < 0:
+            length = len(bytes_wr)
+        sock = self.sock
+        done = 0
+        while done < length:
             try:
-                r = self.sock.write(d, o, n - o)
+                r = sock.write(bytes_wr, done, length - done)
             except OSError:
                 self._close()
                 raise
             if r:
-                o += r
+                done += r
                 continue
-            w = _ms(self.socket_timeout)
-            if w >= 0:  # what is left of it
-                w -= ticks_diff(ticks_ms(), self._wt)
-                if w <= 0:
-                    self._fail(_ECONTIMEOUT)  # half a packet is out: the stream is lost
-            self._wait(_POLLOUT, 100 if w < 0 else min(w, 100))
-        self._ls = ticks_ms()  # the last byte went out
+            wait = _ms(self.socket_timeout)
+            now = ticks_ms()
+            if self._stall_start is None:
+                self._stall_start = now
+            if wait >= 0:  # what is left of it
+                wait -= ticks_diff(now, self._stall_start)
+                if wait <= 0:
+                    self._fail(_ECONTIMEOUT)  # part of a packet is out: the stream is lost
+            self._wait(_POLLOUT, 100 if wait < 0 else min(wait, 100))
+        self._last_write = ticks_ms()
+        return length
 
-    def _wait(self, f, n):
-        # until the socket is ready for f (_POLLIN, _POLLOUT), n ms at most (-1: no limit)
-        self._poll.modify(self.sock, f)
-        self._poll.poll(n)
+    def _read(self, n):
+        """Up to n bytes that have arrived, None if none has; EOF raises ECONCLOSE."""
+        try:
+            data = self.sock.read(n)
+        except OSError:
+            self._close()
+            raise
+        if data == b"":
+            self._fail(_ECONCLOSE)
+        return data
 
-    def _send2(self, op, pid):
-        # PUBACK, PUBREC, PUBREL, PUBCOMP
-        self._start(op, 2)
-        self._put(pid)
-        self._write()
+    def _wait(self, flags, ms):
+        # until the socket is ready for flags (_POLLIN, _POLLOUT), ms at most (-1: no limit)
+        self._poll.modify(self.sock, flags)
+        self._poll.poll(ms)
 
-    def _pid(self, p=0):
-        # track the flow of pid p, or of a new pid that is not in flight [MQTT-2.3.1-2]
-        while not p:
-            p = next(self.newpid)
-            if p in self.rcv_pids:
-                p = 0
-        self.rcv_pids[p] = ticks_add(ticks_ms(), _ms(self.message_timeout))
-        return p
+    def _begin(self, first_byte, length):
+        # a new packet in _out: its fixed header, type and flags, then the Remaining
+        # Length, 7 bits a byte, the top bit set while more follow [MQTT-2.2.3]
+        if length > _MAX_REMAINING:
+            raise MQTTException(_ESTRTOLONG)
+        if self._link != _LINK_UP:
+            raise MQTTException(_ECONNOT)
+        self._stall_start = None
+        out = self._out
+        out[0] = first_byte
+        i = 1
+        while length > 0x7F:
+            out[i] = length & 0x7F | 0x80
+            length >>= 7
+            i += 1
+        out[i] = length
+        self._out_len = i + 1
+
+    def _put_u16(self, n):
+        # a two-byte integer, most significant byte first [MQTT-1.5.2]
+        i = self._out_len
+        if i + 2 > _OUT_SIZE:
+            self._flush()
+            i = 0
+        out = self._out
+        out[i] = n >> 8
+        out[i + 1] = n & 0xFF
+        self._out_len = i + 2
+
+    def _put_bytes(self, data):
+        i = self._out_len
+        n = len(data)
+        if i + n > _OUT_SIZE:  # full: out with it, and with data too if _out cannot hold it
+            self._flush()
+            i = 0
+            if n > _OUT_SIZE:
+                self._write(data, n)
+                return
+        self._out[i : i + n] = data
+        self._out_len = i + n
+
+    def _put_string(self, data):
+        # a length-prefixed string [MQTT-1.5.3]
+        self._put_u16(len(data))
+        self._put_bytes(data)
+
+    def _flush(self):
+        n = self._out_len
+        self._out_len = 0
+        if self._trace_write:  # exactly the bytes of the packet, for a tracing subclass
+            self._write(bytes(self._out[:n]), n)
+        else:
+            self._write(self._out, n)
+
+    def _send_pid(self, first_byte, pid):
+        # PUBACK, PUBREC, PUBREL, PUBCOMP: the type and the packet id
+        self._begin(first_byte, 2)
+        self._put_u16(pid)
+        self._flush()
+
+    def _track(self, pid):
+        # flow pid awaits its answer until message_timeout from now
+        self.rcv_pids[pid] = ticks_add(ticks_ms(), _ms(self.message_timeout))
+        return pid
+
+    def _new_pid(self):
+        # a pid no flow in flight uses [MQTT-2.3.1-2]
+        pid = next(self.newpid)
+        while pid in self.rcv_pids:
+            pid = next(self.newpid)
+        return pid
 
     # -- connection
 
     def connect(self, clean_session=True):
-        # Returns CONNACK's session-present flag (0 or 1). Bounded by socket_timeout
-        # from the TCP connect to CONNACK, TLS handshake included.
-        fs = [_enc(self.client_id)]
-        fs += self._lw
-        fl = (2 if clean_session else 0) | self._lwf
-        if self.user is not None:
-            fs.append(_enc(self.user))
-            fl |= 0x80
-            if self.pswd is not None:  # no password without a user [MQTT-3.1.2-22]
-                fs.append(_enc(self.pswd))
-                fl |= 0x40
-        _u16(self.keepalive)  # 0 to 65535 s [MQTT-3.1.2.10]
-        n = 10
-        for f in fs:
-            n += 2 + len(f)
-        self.disconnect()
-        to = _ms(self.socket_timeout)
-        ai = socket.getaddrinfo(self.server, self.port, 0, socket.SOCK_STREAM)
-        if not ai:  # some firmware answers [] for a name it cannot resolve
-            raise OSError(-2)
-        ai = ai[0]
-        t = ticks_ms()  # (name resolution aside)
-        s = self.sock = socket.socket(*ai[:3])
-        try:
-            s.settimeout(self.socket_timeout)
-            s.connect(ai[-1])
-            try:
-                s.setsockopt(6, 1, 1)  # TCP_NODELAY: no Nagle stall between packets
-            except OSError:
-                pass
-            if self.ssl:  # the handshake within what is left of socket_timeout
-                from .tls import wrap
+        """Connects and waits for CONNACK, all within socket_timeout (TCP connect, TLS
+        handshake and CONNACK included). Returns CONNACK's session-present flag (0 or 1);
+        a refusal raises MQTTException(20 + its code)."""
+        self._addr = None  # resolved afresh each time, as 2.2.0 does
+        self.start_connect(clean_session)
+        while self._link != _LINK_UP:
+            if not self._advance_link():
+                self._wait(_POLLIN if self._link == _LINK_CONNACK else _POLLOUT, 10)
+        return self.session_present
 
-                s = self.sock = wrap(self, s, t)
-            s.setblocking(False)
-            p = self._poll = select.poll()
-            p.register(s, _POLLIN)
-            # CONNECT [MQTT-3.1]: protocol name, level 4, flags, keep alive, payload
-            self._start(0x10, n)
-            self._wt = t  # (connect() as a whole within socket_timeout)
-            self._put(b"\0\4MQTT")
-            self._put(0x400 | fl)
-            self._put(self.keepalive)
-            for f in fs:
-                self._put(f, 1)
-            self._write()
-            # CONNACK [MQTT-3.2], within what is left of socket_timeout; any other
-            # first packet fails as soon as its header is in (ECONLENGTH, see _rx)
-            self._st = self._rn = 0
-            self._rw = 2
-            self._ca = 1
-            while not self._rx():
-                w = to - ticks_diff(ticks_ms(), t)
-                if to >= 0 and w <= 0:
-                    raise MQTTException(_ECONTIMEOUT)
-                self._wait(_POLLIN, w)
-            self._ca = 0
-            b = self._rb
-            if b[1]:
-                raise MQTTException(20 + b[1] if b[1] < 6 else 20, b[1])  # refused, and why
-            if b[0] > 1:  # reserved flags [MQTT-3.2.2.1]
-                raise MQTTException(_EPROTO)
+    def start_connect(self, clean_session=True):
+        """Starts connecting and returns at once (name resolution aside: the address is
+        resolved once and reused until forget_address()). Each later check_msg() takes
+        the connection a step further without waiting; it returns 0x20 when CONNACK has
+        come, and session_present then holds its flag. socket_timeout bounds the whole
+        attempt, across calls; a failure raises from the check_msg() that finds it."""
+        packet = self._connect_packet_for(clean_session)  # bad arguments: before any socket
+        if self.ssl:
+            from .tls import check
+
+            check(self)  # e.g. no CA to verify with: refused before any socket
+        self._close()
+        addr = self._addr
+        if addr is None:
+            addr = socket.getaddrinfo(self.server, self.port, 0, socket.SOCK_STREAM)
+            if not addr:  # some firmware answers [] for a name it cannot resolve
+                raise OSError(-2)
+            addr = self._addr = addr[0]
+        self._link_start = ticks_ms()
+        sock = self.sock = socket.socket(addr[0], addr[1], addr[2])
+        try:
+            sock.setblocking(False)
+            try:
+                sock.connect(addr[-1])
+            except OSError as e:
+                if e.args[0] not in _IN_PROGRESS:
+                    raise
+            poll = self._poll = select.poll()
+            poll.register(sock, _POLLOUT)
         except:
             self._close()
             raise
-        if not b[0] & 1:  # a new session: no QoS 2 message is half received (a new
-            self._q2 = set()  # set: one a callback still holds is the old session's)
-        return b[0] & 1
+        self._connect_packet = packet
+        self._connect_sent = 0
+        self._link = _LINK_TCP
+        self._rx_next_packet()
+        self._rx_skip = 0
+        self._ping_sent = None
+        self._bind_reader()
+
+    def _bind_reader(self):
+        # what _receive() reads with: the socket's own readinto(), unless a subclass
+        # traces the bytes read
+        self._readinto = self._traced_readinto if self._trace_read else self.sock.readinto
+
+    def _traced_readinto(self, buf, n):
+        data = self._read(n)
+        if not data:
+            return None
+        buf[: len(data)] = data
+        return len(data)
+
+    def forget_address(self):
+        """The next start_connect() resolves the server's name again."""
+        self._addr = None
+
+    def _connect_packet_for(self, clean_session):
+        # CONNECT [MQTT-3.1]: protocol name, level 4, flags, keep alive, then the payload:
+        # client id, will topic and message, user name, password
+        fields = [_encode(self.client_id)]
+        fields += self._will
+        flags = (0x02 if clean_session else 0) | self._will_flags
+        if self.user is not None:
+            fields.append(_encode(self.user))
+            flags |= 0x80
+            if self.pswd is not None:  # no password without a user name [MQTT-3.1.2-22]
+                fields.append(_encode(self.pswd))
+                flags |= 0x40
+        _check_u16(self.keepalive)  # 0 to 65535 s [MQTT-3.1.2.10]
+        body = bytearray(b"\x00\x04MQTT\x04")
+        body.append(flags)
+        body.append(self.keepalive >> 8)
+        body.append(self.keepalive & 0xFF)
+        for f in fields:
+            body.append(len(f) >> 8)
+            body.append(len(f) & 0xFF)
+            body += f
+        n = len(body)
+        head = bytearray((_CONNECT,))
+        while n > 0x7F:
+            head.append(n & 0x7F | 0x80)
+            n >>= 7
+        head.append(n)
+        return head + body
+
+    def _advance_link(self):
+        # one step of the connection attempt, without waiting; 0x20 once CONNACK is in
+        if ticks_diff(ticks_ms(), self._link_start) >= _ms(self.socket_timeout) >= 0:
+            self._fail(_ECONTIMEOUT)
+        if self._link == _LINK_TCP:
+            # Without TLS the first write of CONNECT finds out whether the TCP connect
+            # is done ("would block" until then; the reason if it failed). TLS wraps a
+            # connected socket: writable once connected, or failed (the first write of
+            # the handshake then says how).
+            if self.ssl:
+                if not self._poll.poll(0):
+                    return None
+                from .tls import wrap
+
+                try:
+                    self.sock = wrap(self, self.sock)
+                except:
+                    self._close()
+                    raise
+                self._poll = select.poll()
+                self._bind_reader()
+            self._poll.register(self.sock, _POLLIN)
+            try:
+                self.sock.setsockopt(6, 1, 1)  # TCP_NODELAY: no Nagle stall between packets
+            except (OSError, AttributeError):  # (an SSL socket may not pass it on)
+                pass
+            self._link = _LINK_CONNECT
+        if self._link == _LINK_CONNECT:
+            packet = self._connect_packet
+            if self._trace_write:  # a tracing subclass sees CONNECT whole
+                self._stall_start = self._link_start
+                self._write(packet)
+            else:
+                try:
+                    r = self.sock.write(packet, self._connect_sent, len(packet) - self._connect_sent)
+                except OSError as e:  # refused, reset, or the TLS handshake failed
+                    if e.args[0] not in _IN_PROGRESS:  # (lwIP: not connected yet)
+                        self._close()
+                        raise
+                    r = None
+                if r:
+                    self._connect_sent += r
+                if self._connect_sent < len(packet):
+                    return None
+            self._connect_packet = b""
+            self._last_write = ticks_ms()
+            self._link = _LINK_CONNACK
+        return self._receive()
 
     def _close(self):
         try:
             self.sock.close()
         except (OSError, AttributeError):  # (or no socket)
             pass
-        self.sock = None
+        self.sock = self._readinto = None
+        self._link = _LINK_DOWN
 
     def disconnect(self):
-        try:
-            self.sock.write(b"\xe0\0")  # DISCONNECT, best effort: never waits
-        except (OSError, AttributeError):  # (or no socket)
-            pass
+        """Sends DISCONNECT if connected, best effort and without waiting; always closes."""
+        if self._link == _LINK_UP:
+            try:
+                if self._trace_write:
+                    self._write(b"\xe0\x00")
+                else:
+                    self.sock.write(b"\xe0\x00")
+            except (OSError, MQTTException):
+                pass
         self._close()
 
+    def is_connected(self):
+        """True once CONNACK has come, until the link is closed."""
+        return self._link == _LINK_UP
+
     def ping(self):
-        self._start(0xC0, 0)  # PINGREQ
-        self._write()
-        self.last_ping = self._ls
-        if self._pp is None:
-            self._pp = self._ls
+        """Sends PINGREQ now."""
+        self._begin(_PINGREQ, 0)
+        self._flush()
+        self.last_ping = self._last_write
+        if self._ping_sent is None:
+            self._ping_sent = self._last_write
+
+    def _fail(self, code):
+        self._close()
+        raise MQTTException(code)
 
     # -- requests: none of them waits for its answer
 
     def publish(self, topic, msg, retain=False, qos=0, dup=False, pid=0):
-        # pid: for a re-send, the packet id the message had [MQTT-4.4.0-1]
-        topic = _topic(topic, qos)
-        msg = _enc(msg, 268435455)
-        if pid:  # given for a re-send (robust2 gives None for QoS 0)
-            _u16(pid)
-        # topic, pid if QoS > 0, payload [MQTT-3.3.2]
-        self._start(
-            _PUBLISH | qos << 1 | (1 if retain else 0) | (8 if dup else 0),
-            len(topic) + len(msg) + (4 if qos else 2),
-        )
-        self._put(topic, 1)
+        """Sends a PUBLISH; returns its pid for QoS 1 and 2, else None. pid: for a
+        re-send, the packet id the message had [MQTT-4.4.0-1]; dup only with QoS > 0
+        [MQTT-3.3.1-2]."""
         if qos:
-            pid = self._pid(pid)
-            self._put(pid)
-        self._put(msg)
-        self._write()
+            _check_qos(qos)
+            if pid:
+                _check_u16(pid)
+            first = _PUBLISH | qos << 1 | (_DUP if dup else 0)
+        elif type(qos) is not int:
+            raise MQTTException(_EARG)
+        else:
+            first = _PUBLISH
+        if retain:
+            first |= _RETAIN
+        # the topic is checked once and remembered while it repeats (str or bytes only:
+        # a bytearray may change between calls)
+        if topic is self._pub_source and (self._pub_utf8 or not qos):
+            t = self._pub_topic
+        else:
+            t = topic_name(topic, qos > 0)
+            self._pub_source = topic if type(topic) is str or type(topic) is bytes else None
+            self._pub_topic = t
+            self._pub_utf8 = qos > 0
+        if type(msg) is not bytes:
+            msg = _encode(msg, _MAX_REMAINING)
+        k = len(t)
+        n = len(msg)
+        self._begin(first, k + n + (4 if qos else 2))
+        # topic, pid if QoS > 0, payload [MQTT-3.3.2]
+        out = self._out
+        i = self._out_len
+        if i + k + n + 4 <= _OUT_SIZE:  # the whole packet fits: one write
+            out[i] = k >> 8
+            out[i + 1] = k & 0xFF
+            i += 2
+            out[i : i + k] = t
+            i += k
+            if qos:
+                pid = self._track(pid or self._new_pid())
+                out[i] = pid >> 8
+                out[i + 1] = pid & 0xFF
+                i += 2
+            out[i : i + n] = msg
+            self._out_len = i + n
+        else:
+            self._put_string(t)
+            if qos:
+                pid = self._track(pid or self._new_pid())
+                self._put_u16(pid)
+            self._put_bytes(msg)
+        self._flush()
         return pid if qos else None
 
-    def subscribe(self, topic, qos=0):
-        # topic: a filter (str or bytes), or a list of (filter, qos) for one SUBSCRIBE
-        return self._sub(0x82, topic, qos)
+    def subscribe(self, topic, qos=0, pid=0):
+        """Sends SUBSCRIBE; returns its pid. topic: a filter (str or bytes), or a list of
+        filters or (filter, qos) tuples for one SUBSCRIBE. The outcome comes to the
+        status callback once per filter: SDELIVERED (granted; see granted) or SREFUSED."""
+        return self._send_filters(_SUBSCRIBE, topic_filters(topic, qos), pid)
 
-    def unsubscribe(self, topic):
-        # topic: a filter, or a list of filters for one UNSUBSCRIBE
-        return self._sub(0xA2, topic, 0)
+    def unsubscribe(self, topic, pid=0):
+        """Sends UNSUBSCRIBE for a filter, or a list of filters; returns its pid."""
+        return self._send_filters(_UNSUBSCRIBE, topic_filters(topic), pid)
 
-    def _sub(self, op, topic, qos, p=0):
-        # SUBSCRIBE (op 0x82) or UNSUBSCRIBE (0xA2) [MQTT-3.8, MQTT-3.10]: the packet id
-        # (p: the one it had, for a re-send), then each filter, and in a SUBSCRIBE its
-        # requested QoS byte
+    def _send_filters(self, first_byte, filters, pid):
+        # SUBSCRIBE or UNSUBSCRIBE [MQTT-3.8, MQTT-3.10]: the packet id, then each filter,
+        # and in a SUBSCRIBE its requested QoS byte
+        subscribe = first_byte == _SUBSCRIBE
         n = 2
-        fs = []
-        for t in topic if isinstance(topic, list) else [topic]:
-            q = qos
-            if isinstance(t, tuple):
-                t, q = t
-            t = _topic(t, q, 1)
-            q = b"" if op & 0x20 else bytes((q,))  # its requested QoS
-            n += len(t) + 2 + len(q)
-            fs.append((t, q))
-        if not fs:
-            raise MQTTException(_EARG)
-        self._start(op, n)
-        pid = self._pid(p)
-        self._put(pid)
-        for t, q in fs:
-            self._put(t, 1)
-            self._put(q)
-        self._write()
+        for f, q in filters:
+            n += 2 + len(f) + (1 if subscribe else 0)
+        if pid:
+            _check_u16(pid)
+        self._begin(first_byte, n)
+        pid = self._track(pid or self._new_pid())
+        self._put_u16(pid)
+        for f, q in filters:
+            self._put_string(f)
+            if subscribe:
+                self._put_bytes(bytes((q,)))
+        self._flush()
         return pid
 
-    # -- reading: a resumable state machine that takes one packet at a time
-
-    def _fail(self, n):
-        self._close()
-        raise MQTTException(n)
+    # -- reading
 
     def check_msg(self):
-        # Handle at most one incoming packet, if it is complete; never blocks. Returns
-        # its type (0x30 PUBLISH, 0x40 PUBACK, ..., 0xD0 PINGRESP) or None.
-        if not self.sock:
-            raise MQTTException(_ECONNOT)
-        r = self._rx()
+        """Handles at most one incoming packet, if it has fully arrived; never blocks.
+        Returns its type (0x30 PUBLISH, 0x40 PUBACK, ..., 0xD0 PINGRESP; 0x20 when a
+        start_connect() attempt got its CONNACK), or None. Keeps the connection alive
+        and reports flows past message_timeout."""
+        if self._link != _LINK_UP:
+            if self._link == _LINK_DOWN:
+                raise MQTTException(_ECONNOT)
+            return self._advance_link()
+        r = self._receive()
+        # The timers are looked at every _TIMER_EVERY ms: due is at most that far ahead
+        # of now, so a difference far below it means the ticks wrapped round, and due.
         now = ticks_ms()
-        # the timers are looked at every 50 ms at most: an idle call costs little, and a
-        # burst of messages in flight does not make every call go through all of them
-        if 0 < ticks_diff(self._ts, now) <= 50:
-            return r
-        self._ts = ticks_add(now, 50)
-        ka = self.keepalive * 1000
-        if ka and self.sock:
-            p = self._pp  # a PINGRESP is awaited since p (or bytes arrived then)
-            if p is not None and ticks_diff(now, p) > ka:  # a dead link
-                self._fail(_EKEEPALIVE)
-            # send something within the keep alive [MQTT-3.1.2-23]; ping a silent link
-            ka = ka * 3 // 4  # (a half-open link is found within 1.75 keepalive)
-            if ticks_diff(now, self._ls) >= ka or p is None and ticks_diff(now, self.last_cpacket) >= ka:
-                self.ping()
-        d = self.rcv_pids  # flows past message_timeout
-        while True:  # a status may change d: look again after each
-            for p in d:
-                if ticks_diff(now, d[p]) >= 0:
-                    break
-            else:
-                break
-            del d[p]
-            self.cbstat(p, 0)
+        late = now - self._timers_due
+        if (late >= 0 or late < -2 * _TIMER_EVERY) and self.sock:
+            self._timers_due = ticks_add(now, _TIMER_EVERY)
+            self._check_timers(now)
         return r
 
-    def wait_msg(self):
-        # Block until one packet is handled, keeping the connection alive meanwhile.
-        while True:
-            r = MQTTClient.check_msg(self)  # (a subclass's may not raise when the link dies)
-            if r or not self.sock:  # (or a subclass closed it, e.g. robust2 on a timeout)
-                return r
-            self._wait(_POLLIN, 200)
+    def _check_timers(self, now):
+        keepalive = self.keepalive * 1000
+        if keepalive:
+            sent = self._ping_sent
+            if sent is not None and ticks_diff(now, sent) > keepalive:  # a dead link
+                self._fail(_EKEEPALIVE)
+            # something goes out within the keep alive [MQTT-3.1.2-23], and a silent link
+            # is pinged: a half-open link is found within 1.75 keep alive
+            keepalive = keepalive * 3 // 4
+            if ticks_diff(now, self._last_write) >= keepalive or (
+                sent is None and ticks_diff(now, self.last_cpacket) >= keepalive
+            ):
+                self.ping()
+        flows = self.rcv_pids
+        while flows:  # a hook may change flows: look again after each
+            for pid in flows:
+                if ticks_diff(now, flows[pid]) >= 0:
+                    break
+            else:
+                return
+            del flows[pid]
+            self.on_timeout(pid)
 
-    def _rx(self):
-        # Runs the receive state machine as far as the data that has arrived allows;
+    def wait_msg(self):
+        """Blocks until one packet is handled, keeping the connection alive meanwhile.
+        Returns its type; None when the connection was closed (by a subclass's
+        check_msg(), which may keep the failure instead of raising it)."""
+        while True:
+            r = self.check_msg()
+            if r or not self.sock:
+                return r
+            self._wait(_POLLIN, _TIMER_EVERY * 4)
+
+    def _receive(self):
+        # Runs the receive state machine as far as the bytes that have arrived allow;
         # returns the type of the packet it completed and handled, or None.
         while True:
-            n = self._rn
-            w = self._rw
-            if n < w:  # read towards w bytes
-                try:  # a memoryview slice only mid-packet: an idle call allocates nothing
-                    r = self.sock.readinto(self._rm[n:] if n else self._rb, w - n)
-                except OSError:
-                    self._close()
-                    raise
-                if r == 0:  # (None: nothing yet)
+            want = self._rx_want
+            try:
+                r = self._readinto(self._rx_into, want)
+            except OSError:
+                self._close()
+                raise
+            if not r:  # None: nothing yet
+                if r == 0:
                     self._fail(_ECONCLOSE)
-                if r:
-                    n += r
-                    self._rn = n
-                    if self._pp is not None:  # alive: the PINGRESP is behind these bytes
-                        self._pp = ticks_ms()
-                if n < w:
-                    return None
-            b = self._rb
-            st = self._st
-            if not st:  # the fixed header: type, then 1 to 4 bytes of Remaining Length
-                if b[n - 1] >> 7:  # more length bytes follow
-                    if n > 4:
-                        self._fail(_EPROTO)
-                    self._rw = n + 1
+                return None
+            if self._ping_sent is not None:  # alive: the PINGRESP is behind these bytes
+                self._ping_sent = ticks_ms()
+            state = self._rx_state
+            got = self._rx_got + r
+            self._rx_got = got
+            if r < want:  # the rest later, into a view (mid-packet only: an idle call
+                self._rx_want = want - r  # allocates nothing)
+                self._rx_into = self._header_from[got] if state == _RX_HEADER else self._in_view[got:]
+                return None
+            if state == _RX_HEADER:
+                if self._header[got - 1] & 0x80:  # more length bytes follow
+                    if got == 5:
+                        self._fail(_EPROTO)  # 4 at most [MQTT-2.2.3]
+                    self._rx_want = 1
+                    self._rx_into = self._header_from[got]
                     continue
-                op = self._op = b[0]
-                rem = 0
-                for i in range(n - 1, 0, -1):
-                    rem = rem << 7 | b[i] & 0x7F
-                m = self.max_size
-                if self._ca:  # connect() waits for CONNACK and nothing else
-                    if op != 0x20 or rem != 2:
-                        self._fail(_ECONLENGTH)
-                # what a client may receive: type, flags and length [MQTT-2.2.2]
-                elif not (
-                    op & 0xF0 == _PUBLISH and op & 6 != 6
-                    or op in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK) and rem == 2
-                    or op == _SUBACK and 2 < rem <= m
-                    or op == _PINGRESP and not rem
-                ):
-                    self._fail(_EPROTO)
-                # a PUBLISH over max_size: its first max_size bytes are read, the rest skipped
-                if op & 0xF0 != _PUBLISH or rem < m:
-                    m = rem
-                if m > len(b):  # (a MemoryError here leaves the state as it was)
-                    b = bytearray(m)
-                    self._rm = memoryview(b)
-                    self._rb = b
-                    self._tc = b""  # its view was of the old buffer
-                self._st = 1
-                self._rn = 0
-                self._rw = m
-                self._big = rem - m
+                if self._start_body(got):
+                    continue
+                got = 0  # no body
+            elif self._rx_skip:  # the first part of an over-size PUBLISH: the rest is
+                if state == _RX_BODY:  # thrown away, a buffer at a time
+                    self._publish_header(self._rx_type, got, True)
+                    self._rx_state = _RX_SKIP
+                skip = self._rx_skip
+                want = self._rx_want = min(skip, len(self._in))
+                self._rx_skip = skip - want
+                self._rx_got = 0
+                self._rx_into = self._in
                 continue
-            op = self._op
-            t = op & 0xF0
-            q = op >> 1 & 3
-            v = b[0] << 8 | b[1]  # a PUBLISH's topic length; the packet id of the others
-            if st == 1 and t == _PUBLISH:
-                p = v + (4 if q else 2)  # topic length, topic, pid if QoS > 0 [MQTT-3.3.2]
-                if p > n:
-                    self._fail(_ETOOBIG if self._big else _EPROTO)
-                pid = self._pin = q and b[p - 2] << 8 | b[p - 1]
-                if q and not pid or not v:  # pid 0, or no topic [MQTT-4.7.3-1]
-                    self._fail(_EPROTO)
-            if self._big:  # the rest of an over-size PUBLISH, skipped a buffer at a time
-                m = min(self._big, len(b))
-                self._st = 2
-                self._rn = 0
-                self._rw = m
-                self._big -= m
-                continue
-            self._st = self._rn = 0
-            self._rw = 2
+            elif state == _RX_SKIP:
+                got = -1
+            # a whole packet: got is the length of its body in _in (-1: skipped)
+            first = self._rx_type
+            self._rx_next_packet()
             self.last_cpacket = ticks_ms()
-            self._pp = None
-            if t == _PUBLISH:
-                pid = self._pin
-                s = self.sock
-                q2 = self._q2
-                if st == 2:  # over max_size: skipped, acknowledged, reported
-                    self.cbstat(pid, 4)
-                # QoS 2: a pid already delivered is not delivered again [MQTT-4.3.3-2]
-                elif self.cb and (q < 2 or pid not in self._q2):
-                    m = self._rm
-                    tc = self._tc
-                    if len(tc) != v or tc != self._tv:  # a view made once per new topic
-                        self._tv = m[2 : 2 + v]
-                        tc = self._tc = bytes(self._tv)
-                    self.cb(tc, bytes(m[p:n]), op & 1 > 0, op & 8 > 0)
-                if q == 2:  # delivered: not again in this session, even if a callback
-                    q2.add(pid)  # reconnected to it
-                if q and self.sock is s:  # (not if a callback closed or replaced the link)
-                    self._send2(0x30 + (q << 4), pid)  # PUBACK, or PUBREC for QoS 2
-            elif op == _PUBREL:  # QoS 2 received, last step [MQTT-4.3.3]
-                self._q2.discard(v)
-                self._send2(_PUBCOMP, v)
-            elif t == _PUBREC:  # QoS 2 sent, second step: release the message
-                if v in self.rcv_pids:
-                    self._pid(v)
-                self._send2(_PUBREL, v)
-            elif 0x20 < t < _PINGRESP:  # PUBACK, PUBCOMP, UNSUBACK; SUBACK: a code per filter
-                cs = bytes(b[2:n]) if n > 2 else b"\0"  # SUBACK: its codes, kept from callbacks that read
-                for c in cs:
-                    if c > 2 and c != 0x80:  # not a granted QoS, nor failure [MQTT-3.9.3]
-                        self._fail(_EPROTO)
-                k = self.rcv_pids.pop(v, None) is None  # not awaited
-                for c in cs:
-                    if not k:
-                        self.cbstat(v, c >> 6 | 1)  # 1, or 3 for 0x80
-                if k:
-                    self.cbstat(v, 2)
-            return t
+            self._ping_sent = None
+            if first & 0xF0 == _PUBLISH:
+                self._handle_publish(first, got)
+                return _PUBLISH
+            return self._handle(first, got)
+
+    def _rx_next_packet(self):
+        self._rx_state = _RX_HEADER
+        self._rx_into = self._header
+        self._rx_want = 2
+        self._rx_got = 0
+
+    def _start_body(self, got):
+        # the fixed header is in: its type, flags and length must be what a client may
+        # receive [MQTT-2.2.2]; the body goes into _in, grown if need be. False: there
+        # is no body (PINGRESP), the packet is complete.
+        header = self._header
+        first = self._rx_type = header[0]
+        length = header[1]
+        if got > 2:  # more than one length byte, least significant first
+            length = 0
+            for i in range(got - 1, 0, -1):
+                length = length << 7 | header[i] & 0x7F
+        kind = first & 0xF0
+        if self._link == _LINK_CONNACK:  # CONNACK first, and nothing else [MQTT-3.2]
+            if first != _CONNACK or length != 2:
+                self._fail(_ECONLENGTH)
+        elif kind == _PUBLISH:
+            if first & 0x06 == 0x06:  # QoS 3 [MQTT-3.3.1-4]
+                self._fail(_EPROTO)
+        elif first == _SUBACK:
+            if length < 3:
+                self._fail(_EPROTO)
+        elif first == _PINGRESP:
+            if length:
+                self._fail(_EPROTO)
+        elif length != 2 or first not in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK):
+            self._fail(_EPROTO)
+        if not length:
+            return False
+        held = length
+        if kind == _PUBLISH:  # a PUBLISH may be held in part: its topic and pid, to answer
+            most = self.max_size
+            if not most and length > len(self._in):  # as much as the platform can hold
+                if mem_free:
+                    collect()
+                    most = mem_free() // 2  # (and as much again for the copy handed to cb)
+                else:
+                    most = _HELD_CPYTHON
+            if most and held > most:
+                held = most
+        if held > len(self._in):
+            try:
+                self._set_buffer(bytearray(held))
+            except MemoryError:  # a PUBLISH: what fits then, the rest skipped
+                if kind != _PUBLISH:
+                    raise
+                held = len(self._in)
+        self._rx_state = _RX_BODY
+        self._rx_into = self._in
+        self._rx_want = held
+        self._rx_got = 0
+        self._rx_skip = length - held
+        return True
+
+    def _set_buffer(self, buf):
+        self._in = buf
+        self._in_view = memoryview(buf)
+        self._in_topic = b""  # its view was of the old buffer
+
+    def _publish_header(self, first, got, cut):
+        # the offset of a PUBLISH's payload in _in, once its topic length and pid are
+        # checked: a topic, a pid > 0 if QoS > 0 [MQTT-3.3.2, MQTT-2.3.1-1]
+        b = self._in
+        k = b[0] << 8 | b[1]
+        qos = first >> 1 & 3
+        start = k + (4 if qos else 2)
+        if start > got:
+            self._fail(_ETOOBIG if cut else _EPROTO)
+        pid = self._rx_pid = b[start - 2] << 8 | b[start - 1] if qos else 0
+        if qos and not pid or not k:  # no topic: [MQTT-4.7.3-1]
+            self._fail(_EPROTO)
+        return start
+
+    def _handle(self, first, body):
+        # one whole packet: body is the bytes of it in _in (-1: an over-size PUBLISH)
+        kind = first & 0xF0
+        if kind == _CONNACK:
+            self._handle_connack()
+        elif first != _PINGRESP:
+            b = self._in
+            pid = b[0] << 8 | b[1]
+            if first == _PUBREL:  # QoS 2 received, last step [MQTT-4.3.3]
+                self.on_qos2(pid, False)
+                self._qos2_in.discard(pid)
+                self._send_pid(_PUBCOMP, pid)
+            elif first == _PUBREC:  # QoS 2 sent, second step: release the message
+                if pid in self.rcv_pids:
+                    self._track(pid)
+                    self.on_pubrec(pid)
+                self._send_pid(_PUBREL, pid)
+            elif first == _SUBACK:
+                self._handle_suback(pid, body)
+            else:  # PUBACK, PUBCOMP, UNSUBACK: the flow is complete
+                self.on_ack(pid, _SUNKNOWNPID if self.rcv_pids.pop(pid, None) is None else _SDELIVERED)
+        if len(self._in) > _IN_KEEP:  # a large buffer is not kept for the next packet
+            self._set_buffer(bytearray(_IN_SIZE))
+        return kind
+
+    def _handle_connack(self):
+        # CONNACK [MQTT-3.2]: session present, then the return code
+        flags, code = self._in[0], self._in[1]
+        if code:  # refused, and why
+            self._close()
+            raise MQTTException(20 + code if code < 6 else 20, code)
+        if flags > 1:  # reserved flags [MQTT-3.2.2.1]
+            self._fail(_EPROTO)
+        self.session_present = flags
+        if not flags:  # a new session: no QoS 2 message is half received (a new set:
+            self._qos2_in = set()  # one a callback still holds is the old session's)
+        self._link = _LINK_UP
+        self._timers_due = self.last_cpacket
+
+    def _handle_suback(self, pid, body):
+        # a return code per filter, each a granted QoS or a failure [MQTT-3.9.3]; all
+        # checked, and kept from callbacks that read, before any is reported
+        codes = bytes(self._in_view[2:body])
+        for c in codes:
+            if c > 2 and c != _SUBACK_FAILURE:
+                self._fail(_EPROTO)
+        self.granted = codes
+        if self.rcv_pids.pop(pid, None) is None:
+            self.on_ack(pid, _SUNKNOWNPID)
+        else:
+            for c in codes:
+                self.on_ack(pid, _SREFUSED if c == _SUBACK_FAILURE else _SDELIVERED)
+
+    def _handle_publish(self, first, body):
+        qos = first >> 1 & 3
+        sock = self.sock
+        held = self._qos2_in  # (a callback that reconnects to a new session replaces it)
+        if body < 0:  # over-size: skipped, acknowledged, reported
+            pid = self._rx_pid
+            self.cbstat(pid, _SOVERSIZE)
+        else:
+            start = self._publish_header(first, body, False)
+            pid = self._rx_pid
+            # QoS 2: a pid already delivered is not delivered again [MQTT-4.3.3-2]
+            if self.cb and (qos < 2 or pid not in held):
+                view = self._in_view
+                topic = self._in_topic
+                k = start - (4 if qos else 2)
+                if len(topic) != k or topic != self._in_topic_view:  # new: a view made once
+                    self._in_topic_view = view[2 : 2 + k]
+                    topic = self._in_topic = bytes(self._in_topic_view)
+                try:
+                    msg = bytes(view[start:body])
+                except MemoryError:  # no room for the copy: skipped, reported
+                    msg = None
+                    self.cbstat(pid, _SOVERSIZE)
+                if msg is not None:
+                    self.msg_qos = qos
+                    self.cb(topic, msg, first & _RETAIN > 0, first & _DUP > 0)
+        if qos == 2 and pid not in held:  # delivered: not again in this session, even if
+            if held is self._qos2_in:  # a callback reconnected to it
+                self.on_qos2(pid, True)
+            held.add(pid)
+        if qos and self.sock is sock:  # (not if a callback closed or replaced the link)
+            self._send_pid(_PUBACK if qos == 1 else _PUBREC, pid)

@@ -1222,7 +1222,7 @@ def case_r2_store_saves_pubrec():
     c.publish("t", b"A", qos=2)
     net.feed(ack(0x50, c.inflight[0][4]))
     c.check_msg()
-    eq(saved[-1], [1], "saved as past PUBREC")
+    eq(saved[-1], [2], "saved as past PUBREC")
 
 
 def case_r2_wait_msg_after_a_timeout_keeps_the_cause():
@@ -1305,7 +1305,7 @@ def case_r2_saved_before_each_answer_and_each_send():
     # a QoS 2 message out: saved in flight, with its pid drawn, before the PUBLISH
     pid = c.publish("t", b"A", qos=2)
     s = st.last()
-    eq((s["inflight"], s["lastpid"], s["out"]), ([(pid, 0)], pid, 0), "saved before the PUBLISH")
+    eq((s["inflight"], s["lastpid"], s["out"]), ([(pid, 1)], pid, 0), "saved before the PUBLISH")
     net.take()
     # through the queue: never saved twice (queued and in flight at once)
     c.CONFIRM_QUEUE_MAX = 1
@@ -1317,7 +1317,7 @@ def case_r2_saved_before_each_answer_and_each_send():
     for s in st.snaps:
         ids = [p for p, r in s["inflight"]] + s["queued"]
         eq(len(ids), len(set(ids)), "a pid saved twice", s)
-    eq(st.last()["inflight"], [(b, 0)])
+    eq(st.last()["inflight"], [(b, 1)])
 
 
 def case_r2_lost_session_saved_before_the_resend():
@@ -1329,13 +1329,13 @@ def case_r2_lost_session_saved_before_the_resend():
     net.take()
     net.feed(ack(0x50, a))
     c.check_msg()
-    eq(st.last()["inflight"], [(a, 1)])
+    eq(st.last()["inflight"], [(a, 2)], "past PUBREC")
     net = fakesock.install()
     st.net = net
     net.feed(h("20 02 00 00"))
     net.write_plan([1 << 20] + [None] * 50)  # the re-send never goes out
     c.connect(False)
-    eq(st.last()["inflight"], [(a, 0)], "saved: to be published again")
+    eq(st.last()["inflight"], [(a, 1)], "saved: to be published again")
 
 
 def case_r2_a_failing_store_fails_no_call():
@@ -1415,7 +1415,8 @@ def case_r2_backoff_counts_links_that_do_not_hold():
             if not net.pending():
                 net.feed(CONNACK)
             if c.reconnect() is not None:
-                c._close()  # dropped at once
+                net.feed(OSError(104))  # dropped at once
+                c.check_msg()
             net.clock.advance(50)
         n = len(net.sockets)
         check(2 <= n <= 6, "attempts in 2 s:", n)
@@ -1426,9 +1427,9 @@ def case_r2_backoff_counts_links_that_do_not_hold():
             if c.reconnect() is not None:
                 break
             net.clock.advance(50)
-        net.feed(PINGRESP)
+        net.feed(PINGRESP, OSError(104))
         c.check_msg()
-        c._close()
+        c.check_msg()
         net.feed(CONNACK)
         check(c.reconnect() is not None, "no wait after a link that worked")
         eq(c._fails, 1)
@@ -1687,8 +1688,8 @@ def case_r2_lost_session_saved_before_anything_goes_out():
     c.connect(False)
     s = st.snaps[0]
     w = net.take()
-    eq((s["inflight"], s["out"]), ([(a, 0)], 2 + w[1]), "saved, not past PUBREC, when only CONNECT was out")
-    eq(_ops(w), [0x10, 0x34, 0x82], "CONNECT, A anew, then the subscription renewed")
+    eq((s["inflight"], s["out"]), ([(a, 1)], 2 + w[1]), "saved, not past PUBREC, when only CONNECT was out")
+    eq(_ops(w), [0x10, 0x82, 0x34], "CONNECT, the subscription renewed, then A anew")
 
 
 def case_r2_debug_logs_once_per_failure():
@@ -1734,12 +1735,12 @@ def case_r2_a_message_the_broker_refuses_is_dropped():
         c.check_msg()
         for i in range(3):
             net = _r2_relink(1, end)  # again, each time right after X
-            c.connect(False, 4)
+            c.connect(False)
             check(pub("t", b"X", 1, x, dup=True) in net.take(), "X re-sent, time %d" % (i + 1))
             c.check_msg()
         eq(rec.st, [])
         net = _r2_relink(1)
-        c.connect(False, 4)
+        c.connect(False)
         eq(rec.st, [(x, errno.SDROPPED)], "dropped after the link closed 3 times on it: %r" % (end,))
         eq((_ops(net.take()), c.inflight), ([0x10], []))
         y = c.publish("t", b"Y", qos=1)
@@ -1752,7 +1753,7 @@ def case_r2_a_message_the_broker_refuses_is_dropped():
         c.check_msg()
         c.check_msg()
         net = _r2_relink(1)
-        c.connect(False, 4)
+        c.connect(False)
     eq((rec.st, len(c.inflight)), ([], 1))
 
 
@@ -1820,12 +1821,12 @@ def case_r2_drop_after_counts_only_links_the_broker_closed():
             else:
                 net.feed(EOF)
             try:
-                c.connect(False, 4)
+                c.connect(False)
             finally:
                 fakesock.FakeSocket.connect = real
             check(c.sock is None)
             net = _r2_relink(1)
-            c.connect(False, 4)
+            c.connect(False)
             check(pub("t", b"reading", 1, m, dup=True) in net.take())
         eq((rec.st, len(c.inflight)), ([], 1), "refused %s" % refuse)
 
@@ -1846,10 +1847,10 @@ def case_r2_a_drop_is_reported_after_the_resends():
     c.check_msg()
     for i in range(3):
         net = _r2_relink(1, EOF)
-        c.connect(False, 4)
+        c.connect(False)
         c.check_msg()
     net = _r2_relink(1)
-    c.connect(False, 4)
+    c.connect(False)
     eq(rec.st, [(x, errno.SDROPPED)])
     a = c.inflight[-1][4]
     w = net.take()
@@ -1994,7 +1995,7 @@ def case_r2_drop_after_ignores_the_application_disconnecting():
         c.check_msg()
         eq(c.conn_issue[0].args[0], errno.ECONNOT)
         net = _r2_relink(1)
-        c.connect(False, 4)
+        c.connect(False)
         check(pub("t", b"X", 1, x, dup=True) in net.take())
     eq((rec.st, len(c.inflight)), ([], 1))
 

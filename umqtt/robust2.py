@@ -1,21 +1,195 @@
 # umqtt.robust2: keeps every QoS >= 1 message until the broker has it, across outages,
-# and never blocks the application. MIT license; see LICENSE.
-from .simple2 import (
-    MQTTClient as _Client, MQTTException, _topic, _enc, ticks_ms, ticks_add, ticks_diff)
+# and never holds up the application's loop. MIT license; see LICENSE.
+from .simple2 import MQTTClient as _Client, MQTTException, pid_gen, topic_filters, _encode, _check_qos
 
+try:  # MicroPython
+    from time import ticks_ms, ticks_add, ticks_diff
+except ImportError:  # CPython
+    from ._cpython import const, ticks_ms, ticks_add, ticks_diff
 try:
     from random import getrandbits
 except ImportError:  # a port without random: no jitter
+
     def getrandbits(n):
         return 0
 
 
+try:
+    from gc import collect, mem_free  # MicroPython: the queue's default share of the heap
+except ImportError:
+    mem_free = None
+
+# A kept message is a list [topic, msg, retain, qos, pid, state]; overrides of
+# add_msg_to_send(data) written for 2.2.0 read the first four fields.
+_TOPIC = const(0)
+_MSG = const(1)
+_RETAIN = const(2)
+_QOS = const(3)
+_PID = const(4)
+_STATE = const(5)
+_QUEUED = const(0)  # states: waiting in msg_to_send
+_SENT = const(1)  # in flight, awaiting PUBACK / PUBREC
+_RELEASED = const(2)  # QoS 2 past PUBREC: PUBREL sent, awaiting PUBCOMP
+# heap a kept message holds besides its topic and payload bytes, on a 32-bit board: the
+# record (a list of 6), the payload's bytes object, its place in the queue
+_MSG_OVERHEAD = const(96)
+_CHUNK = const(16)  # messages per block of the queue
+# the link's life
+_OFFLINE = const(0)  # no link; the next attempt is due at _due
+_CONNECTING = const(1)  # an attempt under way, taken a step further by each call
+_ONLINE = const(2)  # CONNACK came; the session was put back
+# exceptions by what they mean here (errno codes)
+_BUGS = (4, 51)  # a bad argument: raised to the caller, not an outage
+_REFUSALS = (21, 22, 24, 25)  # CONNACK refusals that retrying will not change
+_OURS = (7, 28, 30, 53)  # link ends we caused or detected: DROP_AFTER does not count them
+_DEAD = (7, 53)  # the link was found dead: is_keepalive() is False
+_ECONNOT = const(28)
+_ENOACK = const(53)
+_SUBSCRIBE = const(0x82)
+_UNSUBSCRIBE = const(0xA2)
+_PUBREL = const(0x62)
+_STIMEOUT = const(0)
+_SDROPPED = const(5)
+
+
+def _cost(m):
+    # the heap a queued message holds
+    return len(m[_TOPIC]) + len(m[_MSG]) + _MSG_OVERHEAD
+
+
+def _default_budget():
+    # MSG_QUEUE_BYTES when the class leaves it None: a fifth of the free heap, within
+    # 4 KB and 64 KB (CPython: 256 KB)
+    if not mem_free:
+        return 1 << 18
+    collect()
+    return min(max(mem_free() // 5, 4096), 65536)
+
+
+class MessageQueue:
+    """Messages waiting to be sent, oldest first. Adding at the end and taking the first
+    cost the same however many wait, and they are kept in small blocks of _CHUNK, never
+    one large one (a fragmented heap may have no large block left). It has the list
+    methods that add_msg_to_send() overrides written for 2.2.0 use: append(), pop(0),
+    insert(0, m), remove(m), len(), iteration and [i]; and bytes, the heap its messages
+    hold (topic, payload and _MSG_OVERHEAD each)."""
+
+    def __init__(self):
+        self._head = self._tail = [None]  # a block: [the next block, message, ...]
+        self._first = 1  # where the head block's first message is
+        self._count = 0
+        self.bytes = 0
+        self.qos0 = 0  # how many are QoS 0
+
+    def __len__(self):
+        return self._count
+
+    def __iter__(self):
+        block = self._head
+        i = self._first
+        while block:
+            while i < len(block):
+                yield block[i]
+                i += 1
+            block = block[0]
+            i = 1
+
+    def __getitem__(self, i):
+        if i < 0:
+            i += self._count
+        if 0 <= i < self._count:
+            for m in self:
+                if not i:
+                    return m
+                i -= 1
+        raise IndexError
+
+    def append(self, m):
+        tail = self._tail
+        if len(tail) > _CHUNK:
+            tail[0] = tail = self._tail = [None]
+        tail.append(m)
+        self._added(m, 1)
+
+    def _added(self, m, n):
+        self._count += n
+        self.bytes += n * _cost(m)
+        if not m[_QOS]:
+            self.qos0 += n
+
+    def insert(self, i, m):
+        if i:  # (only the front is cheap; the rest as a list would)
+            raise ValueError
+        if self._first > 1:
+            self._first -= 1
+            self._head[self._first] = m
+        else:
+            self._head = [self._head, m]
+            if not self._count:
+                self._tail = self._head
+        self._added(m, 1)
+
+    def pop(self, i=0):
+        if i or not self._count:
+            if not self._count:
+                raise IndexError
+            m = self[i]
+            self.remove(m)
+            return m
+        head = self._head
+        m = head[self._first]
+        head[self._first] = None
+        self._first += 1
+        if self._first == len(head):  # the block is used up
+            if head is self._tail:
+                del head[1:]
+            else:
+                self._head = head[0]
+            self._first = 1
+        self._added(m, -1)
+        return m
+
+    def remove(self, m):
+        prev = None
+        block = self._head
+        i = self._first
+        while block:
+            for j in range(i, len(block)):
+                if block[j] is m or block[j] == m:
+                    if block is self._head and j == self._first:
+                        self.pop(0)
+                        return
+                    del block[j]
+                    if len(block) == 1 and block is not self._head:  # empty: unlinked
+                        prev[0] = block[0]
+                        if block is self._tail:
+                            self._tail = prev
+                    self._added(m, -1)
+                    return
+            prev = block
+            block = block[0]
+            i = 1
+        raise ValueError
+
+    def __eq__(self, other):
+        return list(self) == list(other)
+
+    def first(self):
+        return self._head[self._first] if self._count else None
+
+
 class MQTTClient(_Client):
+    """simple2's client, made to survive outages: each call turns a connection failure
+    into conn_issue = (exception, place) instead of raising it; QoS >= 1 messages are
+    kept until their flow completes, and re-sent after a reconnect; reconnect() never
+    waits (see README)."""
+
     DEBUG = False  # print connection issues and dropped messages
     KEEP_QOS0 = True  # queue QoS 0 messages that cannot be sent now
     NO_QUEUE_DUPS = False  # True: a message equal to a queued one is dropped (reported)
-    MSG_QUEUE_MAX = 5  # messages waiting to be sent (offline, or the window is full)
-    MSG_QUEUE_BYTES = 8192  # ... and their topic + payload bytes
+    MSG_QUEUE_MAX = None  # most messages waiting to be sent; None: no count, only ...
+    MSG_QUEUE_BYTES = None  # ... the heap they hold; None: a fifth of the free heap when
+    # the client is built, within 4 KB and 64 KB (CPython: 256 KB)
     CONFIRM_QUEUE_MAX = 20  # in-flight window: QoS >= 1 messages awaiting their answer
     RESUBSCRIBE = True  # renew subscriptions when the broker lost the session
     DROP_AFTER = 3  # the broker closed the link this many times in a row right after the
@@ -25,347 +199,437 @@ class MQTTClient(_Client):
     PLACES = ("?", "connect", "publish", "subscribe", "reconnect", "sendqueue", "disconnect",
               "ping", "wait_msg", "keepalive", "check_msg")  # conn_issue[1] names one
     conn_issue = None  # (exception, place): see PLACES
-    _fails = _due = 0  # attempts since a link last carried a packet; ticks_ms of the next
-    _renew = False  # the remembered subscriptions are to be renewed: a new session, or
-    # one remembered while offline; resubscribe() does it once connected
-    _cbstat = _Client.cbstat  # the application's status callback: none yet
     store = None  # where messages survive a power cut: see umqtt.store
-    _lastpid = 0  # the last pid drawn, for the store
-    _hp = _hs = 0  # the pid re-sent first on the last link, and how often in a row it
-    # was followed by the broker closing the link with nothing else in between
-    _le = 0  # what ended the last link, if no packet had come on it
 
     def __init__(self, *args, **kwargs):
         _Client.__init__(self, *args, **kwargs)
         self.subs = []  # (filter, qos) to renew on a new session
-        self.msg_to_send = []  # (topic, msg, retain, qos, pid) not sent yet, oldest first
-        self.inflight = []  # [topic, msg, retain, qos, pid, released] sent, unanswered, in order
+        self.msg_to_send = MessageQueue()  # messages not sent yet, oldest first
+        self.inflight = []  # messages sent and unanswered, in send order
         self.sub_to_send = []  # (op, [(filter, qos)]) to SUBSCRIBE (op 0x82) or UNSUBSCRIBE
         self.sub_to_confirm = {}  # pid -> (op, [(filter, qos)]) awaiting SUBACK / UNSUBACK
+        self._state = _OFFLINE
+        self._place = 1  # where the attempt under way was started (PLACES)
+        self._fails = 0  # attempts since a link last carried a packet
+        self._due = 0  # ticks_ms when the next attempt may start
+        self._up_at = 0  # ticks_ms of the last CONNACK
+        self._renew = False  # the remembered subscriptions are to be renewed: a new
+        # session, or one remembered while offline; resubscribe() does it once online
+        self._lastpid = 0  # the last pid drawn (kept by the store)
+        self._draws = 0  # pids drawn since the queue was last empty
+        self._budget = self.MSG_QUEUE_BYTES or _default_budget()
+        # DROP_AFTER: the pid re-sent first on the last link, how often in a row that
+        # link was then closed by the other side with nothing received, and what
+        # ended the last link if no packet had come on it
+        self._resent_first = 0
+        self._refusals = 0
+        self._last_end = None
 
-    # -- status reports and the pid space
+    # -- the hooks simple2 calls: each flow's outcome
 
-    def set_callback_status(self, f):
-        self._cbstat = f
-
-    def cbstat(self, pid, status):
-        # simple2 reports every answer, and every flow that timed out, here
-        if status == 4:  # an over-size message in: the pid is the broker's, not ours
-            return self._cbstat(pid, status)
-        m = self._find(pid)
-        if m or pid in self.sub_to_confirm:
-            if not status:  # no answer in time: kept, sent again with its pid on a new
-                if self.sock:  # link: this one is suspect (said once, for all flows)
-                    self._close()
-                    self._issue(MQTTException(53), 10)
-                return
-            if m:
+    def on_ack(self, pid, status):
+        for m in self.inflight:
+            if m[_PID] == pid:
                 self.inflight.remove(m)
-                self._save()
-            else:  # (a SUBACK reports each filter: the first report ends the flow)
-                del self.sub_to_confirm[pid]
-        self._cbstat(pid, status)
+                self._keep("remove", pid)
+                self.cbstat(pid, status)
+                if self.msg_to_send._count:  # room in the window now
+                    self.send_queue()
+                return
+        self.sub_to_confirm.pop(pid, None)  # (a SUBACK reports each filter: the first ends it)
+        self.cbstat(pid, status)
+
+    def on_timeout(self, pid):
+        if self._find(pid) or pid in self.sub_to_confirm:
+            # no answer in time: kept, sent again with its pid on a new link; this one
+            # is suspect (said once, for all flows)
+            if self.sock:
+                self._close()
+                self._issue(MQTTException(_ENOACK), 10)
+            return
+        self.cbstat(pid, _STIMEOUT)
+
+    def on_pubrec(self, pid):
+        m = self._find(pid)
+        if m and m[_STATE] != _RELEASED:  # from now on PUBREL, never the message again,
+            m[_STATE] = _RELEASED  # also after a power cut
+            self._keep("state", pid, _RELEASED)
+
+    def on_qos2(self, pid, held):
+        self._keep("hold" if held else "release", pid)  # before the answer: delivered once
+
+    def on_connect(self, session_present):
+        # put our side of the session back [MQTT-4.4.0-1]
+        self._state = _ONLINE
+        # a packet after CONNACK shows the link holds (_issue() then restarts the
+        # backoff): CONNACK's time is made 1 ms older, so a packet in the same ms counts
+        self._up_at = self.last_cpacket
+        self.last_cpacket = ticks_add(self._up_at, -1)
+        ended = self._last_end  # what ended the last link, if nothing had come on it
+        self._last_end = self.conn_issue = None
+        self.rcv_pids.clear()
+        if not session_present:  # a new session: nothing is past PUBREC
+            for m in self.inflight:
+                if m[_STATE] == _RELEASED:
+                    m[_STATE] = _SENT
+                    self._keep("state", m[_PID], _SENT)  # before anything goes out
+            self._renew = True  # until resubscribe() has sent them
+        dropped = self._refused_message(ended)
+        if session_present:  # first, in their order [MQTT-4.4.0-1]
+            self._resend_inflight(True)
+        for pid, s in self._pending():  # with the pid subscribe() returned
+            if self.sock:
+                self._try(self._place, _Client._send_filters, s[0], s[1], pid)
+        while self.sub_to_send and self.sock:
+            self._subscribe_now(self.sub_to_send.pop(0))
+        if self.RESUBSCRIBE:
+            self.resubscribe()
+        if not session_present:  # published anew once the subscriptions are back, so
+            self._resend_inflight(False)  # that replies on them are not missed
+        self.send_queue()
+        if dropped:
+            self._drop(dropped, "the broker closed the link %d times right after it" % self.DROP_AFTER)
+
+    def on_link_error(self, e):
+        return self._issue(e, self._place if self._state == _CONNECTING else 10)
+
+    def _refused_message(self, ended):
+        # DROP_AFTER: the message re-sent first, if the links since closed right after
+        # it, with nothing received, DROP_AFTER times in a row: taken out, returned
+        m = self.inflight and self.inflight[0]
+        if m and m[_STATE] != _RELEASED and m[_PID] == self._resent_first and ended:
+            code = ended.args[0] if isinstance(ended, MQTTException) else None
+            if code not in _OURS:
+                self._refusals += 1
+                if self._refusals >= self.DROP_AFTER > 0:
+                    self.inflight.remove(m)
+                    self._keep("remove", m[_PID])
+                    self._refusals = 0
+                    self._resent_first = self.inflight and self.inflight[0][_PID]
+                    return m
+                return None
+        self._refusals = 0
+        self._resent_first = m and m[_PID]
+        return None
+
+    def _resend_inflight(self, session_present):
+        for m in self.inflight:
+            if not self.sock:  # failed again: the rest waits for the next connection
+                break
+            if m[_STATE] == _RELEASED:  # past PUBREC in the session the broker kept
+                self._track(m[_PID])
+                self._try(self._place, _Client._send_pid, _PUBREL, m[_PID])
+            else:  # DUP=1 with its pid if the broker kept the session, else anew
+                self._try(self._place, _Client.publish, m[0], m[1], m[2], m[3], session_present, m[_PID])
 
     def _find(self, pid):
         for m in self.inflight:
-            if m[4] == pid:
+            if m[_PID] == pid:
                 return m
-
-    def _pid(self, p=0):
-        # a new pid must not be one promised to a queued message either
-        return _Client._pid(self, p or self._newpid())
-
-    def _send2(self, op, pid):
-        if op == 0x62:  # PUBREL: from now on the message itself is never re-sent
-            m = self._find(pid)
-            if m and not m[5]:
-                m[5] = 1
-                self._save()  # after a power cut too: PUBREL, not the message again
-        elif op != 0x40:  # PUBREC, PUBCOMP: a QoS 2 pid received, or released
-            self._save()  # before the answer: delivered once, also across a power cut
-        _Client._send2(self, op, pid)
 
     # -- connection
 
     def _issue(self, e, place):
-        # A connection failure has closed the socket: it goes to conn_issue. With the
-        # socket open it was something else (a bad argument, an error raised by a
-        # callback): the caller's to see. "Not connected" keeps the outage's cause.
-        if self.sock or isinstance(e, MQTTException) and e.args[0] in (4, 51):
+        # The one place that decides what an exception means. With the socket closed it
+        # was a connection failure: kept in conn_issue, the next attempt after delay().
+        # With the socket open it was something else (a bad argument, an error raised by
+        # a callback): the caller's to see. "Not connected" keeps the outage's cause.
+        code = e.args[0] if isinstance(e, MQTTException) else None
+        if self.sock or code in _BUGS:
             raise e
-        if not (self.conn_issue and isinstance(e, MQTTException) and e.args[0] == 28):
-            if self.conn_issue is None:  # the end of a link that was up (for DROP_AFTER;
-                self._le = self._fails and e  # _fails is 0 once a packet came)
-            self.conn_issue = (e, place)
-            self.log()  # once per failure, not at every is_conn_issue()
+        if self._state == _ONLINE and ticks_diff(self.last_cpacket, self._up_at) >= 0:
+            self._fails = 0  # the link carried packets: the backoff starts afresh
+        if self._state != _OFFLINE:  # a link or an attempt ended
+            if self.conn_issue is None:  # (for DROP_AFTER: _fails is 0 once a packet came)
+                self._last_end = self._fails and e
+            if code in _REFUSALS:  # retrying will not change it: the longest wait
+                self._fails = 16
+            self._due = ticks_add(ticks_ms(), int(self.delay(self._fails)))
+            self.forget_address()  # resolved again for the next attempt
+            self._state = _OFFLINE
+        elif code == _ECONNOT and self.conn_issue:
+            return None
+        self.conn_issue = (e, place)
+        self.log()  # once per failure, not at every is_conn_issue()
+        return None
 
     def _try(self, place, f, *args):
         # f(self, *args), a connection failure kept in conn_issue; None then
         try:
             return f(self, *args)
         except (OSError, MQTTException) as e:
-            self._issue(e, place)
+            return self._issue(e, place)
 
     def delay(self, fails):
-        # ms to wait after `fails` failed attempts in a row: exponential, capped, with
-        # jitter so that devices do not come back in step. Override to change the policy.
+        """ms to wait after `fails` failed attempts in a row: exponential, capped, with
+        jitter so that devices do not come back in step. Override to change the policy."""
         d = min(self.DELAY_MAX, self.DELAY_MIN << min(fails, 16))
         return d - (d * getrandbits(8) >> 9)
 
-    def connect(self, clean_session=True, place=1):
-        # Every attempt counts until a packet comes in after CONNACK (check_msg): a
-        # broker that accepts and drops the client at once (a duplicate client id) is
-        # not hammered either.
+    def connect(self, clean_session=True):
+        """Connects, waiting for CONNACK (socket_timeout at most), then puts the session
+        back. Returns the session-present flag, or None (conn_issue says why)."""
         self._fails += 1
-        sp = self._try(place, _Client.connect, clean_session)
-        if sp is None:
-            # a refusal that will not change by retrying waits the longest
-            e = self.conn_issue[0]
-            if isinstance(e, MQTTException) and e.args[0] in (21, 22, 24, 25):
-                self._fails = 16
-        self._due = ticks_add(ticks_ms(), int(self.delay(self._fails)))
-        if sp is None:
-            return None
-        e = self._le  # what ended the last link, if nothing had come on it
-        self._le = self.conn_issue = None
-        # put our side of the session back [MQTT-4.4.0-1]
-        self.rcv_pids.clear()
-        if not sp:  # a new session: nothing is past PUBREC, no QoS 2 pid is held
-            for m in self.inflight:
-                m[5] = 0
-            self._save()  # before anything goes out: a power cut must not undo it
-            self._renew = True  # until resubscribe() has sent them
-        m = self.inflight and self.inflight[0]
-        d = None
-        if m and not m[5] and m[4] == self._hp and e and e.args[0] not in (7, 28, 30, 53):
-            self._hs += 1  # the link was closed (not by us) once more right after m
-            if self._hs >= self.DROP_AFTER > 0:
-                self.inflight.remove(m)
-                self._save()
-                d = m  # reported below, after the re-sends
-                self._hs = 0
-        else:
-            self._hs = 0
-        self._hp = self.inflight and self.inflight[0][4]
-        for m in self.inflight:  # first, in their order
-            if not self.sock:  # failed again: the rest waits for the next connection
-                break
-            if m[5]:  # past PUBREC in the session the broker kept
-                self._pid(m[4])
-                self._try(place, _Client._send2, 0x62, m[4])
-            else:  # DUP=1 with its pid if the broker kept the session, else anew
-                self._try(place, _Client.publish, m[0], m[1], m[2], m[3], sp, m[4])
-        for p, s in self._pending():  # with the pid subscribe() returned
-            if self.sock:
-                self._try(place, _Client._sub, s[0], s[1], 0, p)
-        self.send_queue()  # (an UNSUBSCRIBE queued offline before the renewal below)
-        if self.RESUBSCRIBE:
-            self.resubscribe()
-        if d:
-            self._drop(d)
-        return sp
+        self._place = 1
+        try:
+            _Client.connect(self, clean_session)
+        except (OSError, MQTTException) as e:
+            if not self.sock:  # the attempt failed (else _issue raises e)
+                self._state = _CONNECTING
+            return self._issue(e, 1)
+        return self.session_present
+
+    def reconnect(self):
+        """Never waits. Starts a connection attempt when the last failure's delay() is
+        over (else returns None at once), or takes the attempt under way a step
+        further. Returns the session-present flag from the call that got CONNACK,
+        else None. The server's name is resolved once per attempt, the one step that
+        may block."""
+        if self._state != _CONNECTING:
+            if self._fails and ticks_diff(ticks_ms(), self._due) < 0:
+                return None
+            self._fails += 1
+            self._place = 4
+            self._state = _CONNECTING
+            try:
+                _Client.start_connect(self, False)
+            except (OSError, MQTTException) as e:
+                return self._issue(e, 4)
+        return self.session_present if _Client.check_msg(self) == 0x20 else None
 
     def _pending(self):
         # the unanswered (UN)SUBSCRIBEs, oldest first: pids are drawn in turn, and a
         # dict keeps no order on MicroPython
         return sorted(self.sub_to_confirm.items(), key=lambda i: -((self._lastpid - i[0]) % 65535))
 
-    def reconnect(self):
-        # At most one attempt, and only when it is due: returns None at once otherwise.
-        if not self._fails or ticks_diff(ticks_ms(), self._due) >= 0:
-            return self.connect(False, 4)
-
     def resubscribe(self):
-        # every remembered subscription, in one SUBSCRIBE, once per connection; while
-        # offline nothing: connect() renews them when the session is new
-        if self._renew and self.sock:
+        """Every remembered subscription, in one SUBSCRIBE, once per new session; while
+        offline nothing: the next connection renews them."""
+        if self._renew and self._state == _ONLINE:
             self._renew = False
-            p = []  # what the unanswered (UN)SUBSCRIBEs, in order, leave subscribed:
-            for k, s in self._pending():  # not asked for twice
-                for t, q in s[1]:
-                    t = _enc(t)
-                    p = [f for f in p if f[0] != t]
-                    if s[0] == 0x82:
-                        p.append((t, q))
-            fs = [s for s in self.subs if (_enc(s[0]), s[1]) not in p]
+            left = []  # what the unanswered (UN)SUBSCRIBEs, in order, leave subscribed:
+            for pid, s in self._pending():  # not asked for twice
+                for f, q in s[1]:
+                    left = [x for x in left if x[0] != f]
+                    if s[0] == _SUBSCRIBE:
+                        left.append((f, q))
+            fs = [s for s in topic_filters(self.subs) if s not in left] if self.subs else []
             if fs:
-                self._sub1((0x82, fs))
+                self._subscribe_now((_SUBSCRIBE, fs))
 
     def is_conn_issue(self):
         return self.conn_issue is not None
 
+    def is_connected(self):
+        return self._state == _ONLINE
+
     def is_keepalive(self):
-        # False once the link was found dead (no PINGRESP, or no answer in time)
+        """False once the link was found dead (no PINGRESP, or no answer in time)."""
         e = self.conn_issue
-        return not (e and isinstance(e[0], MQTTException) and e[0].args[0] in (7, 53))
+        return not (e and isinstance(e[0], MQTTException) and e[0].args[0] in _DEAD)
 
     def log(self, *what):
         if self.DEBUG:
-            e = self.conn_issue or (None, 0)
-            print("MQTT (%s):" % self.PLACES[e[1]], *(what or (repr(e[0]),)))
+            if what:
+                print("MQTT:", *what)
+            else:
+                e = self.conn_issue
+                print("MQTT (%s):" % self.PLACES[e[1]], repr(e[0]))
 
     def disconnect(self):
         self._try(6, _Client.disconnect)
+        self._state = _OFFLINE
 
     def ping(self):
         self._try(7, _Client.ping)
 
-    def check_msg(self):
-        try:  # the idle call, without allocating
-            r = _Client.check_msg(self)
-        except (OSError, MQTTException) as e:
-            r = self._issue(e, 10)
-        if r:  # the link carries packets: the next outage starts the backoff afresh
-            self._fails = 0
-        if self.msg_to_send or self.sub_to_send:  # (an idle call: no call at all)
-            self.send_queue()  # what is queued, as far as the window allows
-        return r
-
-    def wait_msg(self):
-        r = self._try(8, _Client.wait_msg)
-        if r:
-            self._fails = 0
-        return r
-
     def things_to_do(self):
-        # 0: everything sent and answered, nothing queued: safe to sleep
+        """0: everything sent and answered, nothing queued: safe to sleep."""
         return len(self.msg_to_send) + len(self.inflight) + len(self.sub_to_send) + len(self.sub_to_confirm)
 
     # -- messages
 
     def publish(self, topic, msg, retain=False, qos=0):
-        # Sends now when it can, else queues; a QoS >= 1 message is kept until its flow
-        # completes. Returns the pid of a QoS >= 1 message (sent or queued), else None.
-        if not qos and self.sock and not self.msg_to_send:
+        """Sends now when it can, else queues; a QoS >= 1 message is kept until its flow
+        completes. Returns the pid of a QoS >= 1 message (sent or queued), else None."""
+        online = self._state == _ONLINE and not self.msg_to_send._count
+        if not qos and online:
             try:  # the common QoS 0 case, without allocating
                 return _Client.publish(self, topic, msg, retain)
             except (OSError, MQTTException) as e:
-                self._issue(e, 2)
-        t = _topic(topic, qos)  # a kept payload is copied: the caller may reuse its buffer
-        m = (t, bytes(_enc(msg, 268435451 - len(t))), retain, qos, self._newpid() if qos else None)
-        if self.msg_to_send or not (self._room() and self._send(m, 2)):
-            if not (qos or self.KEEP_QOS0):  # not sent, not kept: reported
-                self._drop(m)
-            else:  # it waits in the queue, behind the others
-                for q in self.msg_to_send:
-                    if self.NO_QUEUE_DUPS and q[:4] == m[:4]:
-                        self._drop(m)
-                        break
-                else:
-                    self.add_msg_to_send(m)
+                self._issue(e, 2)  # (kept below, if KEEP_QOS0)
+        _check_qos(qos)
+        t = self._publish_topic(topic, qos)
+        if type(msg) is not bytes:  # a kept payload is a copy: the caller may reuse its buffer
+            msg = bytes(_encode(msg, 268435451 - len(t)))
+        pid = self._newpid() if qos else None
+        try:
+            m = [t, msg, bool(retain), qos, pid, _QUEUED]
+        except MemoryError:
+            self._drop((t, msg, retain, qos, pid), "no memory to keep it (publish())")
+            return pid
+        if online and qos and len(self.inflight) < self.CONFIRM_QUEUE_MAX:
+            m[_STATE] = _SENT  # (new: the store adds it)
+            self._send(m, 2)
+            return pid
+        if not (qos or self.KEEP_QOS0):  # not sent, not kept: reported
+            self._drop(m, "offline, and KEEP_QOS0 is False (publish())")
+        elif self.NO_QUEUE_DUPS and self._queued(m):
+            self._drop(m, "NO_QUEUE_DUPS: equal to a queued message (publish())")
+        else:
+            try:
+                self.add_msg_to_send(m)
+            except MemoryError:
+                if m in self.msg_to_send:
+                    self.msg_to_send.remove(m)
+                self._drop(m, "no memory to queue it (publish())")
+                return pid
             if qos:
-                self._save()
-        return m[4]
+                self._keep("add", m)
+        return pid
+
+    def _queued(self, m):
+        for q in self.msg_to_send:
+            if q[:4] == m[:4]:
+                return True
+        return False
 
     def _newpid(self):
-        # a pid no flow uses: in flight, kept for a re-send, or promised to a queued message
-        p = 0
-        while not p or p in self.rcv_pids or p in self.sub_to_confirm:
+        # a pid no flow uses: in flight, kept for a re-send, or promised to a queued
+        # message. Queued messages got their pids in turn since the queue was last
+        # empty, so a new one can only meet one of theirs after 65535 more
+        q = self.msg_to_send
+        if not q._count:
+            self._draws = 0  # pids drawn since the queue was last empty
+        while True:
             p = next(self.newpid)
-            for q in self.inflight, self.msg_to_send:
-                for m in q:
-                    if m[4] == p:
-                        p = 0
-        self._lastpid = p
-        return p
-
-    def _room(self):
-        return self.sock and len(self.inflight) < self.CONFIRM_QUEUE_MAX
+            self._draws += 1
+            if p in self.rcv_pids or p in self.sub_to_confirm or self._find(p):
+                continue
+            if self._draws > 65535 and [m for m in q if m[_PID] == p]:
+                continue
+            self._lastpid = p
+            return p
 
     def _send(self, m, place=5):
         # Publish m now. A QoS >= 1 message enters the in-flight list first: if the write
         # fails it is re-sent after the reconnect. False: a QoS 0 message was not sent.
-        if m[3]:
-            self.inflight.append(list(m) + [0])
-            self._save()  # before it goes out: after a power cut its pid is not reused
+        if m[_QOS]:
+            self.inflight.append(m)
+            if m[_STATE] == _QUEUED:
+                m[_STATE] = _SENT
+                self._keep("state", m[_PID], _SENT)
+            else:
+                m[_STATE] = _SENT
+                self._keep("add", m)  # before it goes out: after a power cut its pid is not reused
         self._try(place, _Client.publish, m[0], m[1], m[2], m[3], False, m[4])
-        return m[3] or self.sock is not None
+        return m[_QOS] or self.sock is not None
 
     def add_msg_to_send(self, data):
-        # The queue policy; override to change it. Appends, then while the queue is over
-        # MSG_QUEUE_MAX messages or MSG_QUEUE_BYTES bytes drops the oldest QoS 0
-        # message, or else the oldest one. Every drop is reported: status SDROPPED.
+        """The queue policy; override to change it. data is a message, whose first four
+        fields are (topic, msg, retain, qos), then pid and state. Appends it, then while
+        the queue is over MSG_QUEUE_MAX messages or MSG_QUEUE_BYTES bytes of heap drops
+        the oldest QoS 0 message, or else the oldest one. Every drop is reported:
+        status SDROPPED."""
         q = self.msg_to_send
         q.append(data)
-        while True:
-            n = 0
-            for m in q:
-                n += len(m[0]) + len(m[1])
-            if len(q) <= self.MSG_QUEUE_MAX and n <= self.MSG_QUEUE_BYTES:
-                return
-            for m in q:
-                if not m[3]:
-                    break
-            else:
-                m = q[0]
-            q.remove(m)
-            self._drop(m)
+        most = self.MSG_QUEUE_MAX
+        budget = self.MSG_QUEUE_BYTES or self._budget
+        while (most is not None and len(q) > most) or q.bytes > budget:
+            why = "over MSG_QUEUE_MAX=%d" % most if most is not None and len(q) > most else "over MSG_QUEUE_BYTES=%d" % budget
+            m = q.pop(0)
+            if q.qos0 and m[_QOS]:  # the oldest QoS 0 message goes first
+                q.insert(0, m)
+                for m in q:
+                    if not m[_QOS]:
+                        q.remove(m)
+                        break
+            if m[_QOS]:
+                self._keep("remove", m[_PID])
+            self._drop(m, "queue %s (publish())" % why)
 
-    def _drop(self, m):
-        self.log("dropped", m[0], m[4])
-        self._cbstat(m[4] or 0, 5)
+    def _drop(self, m, why):
+        self.log("dropped message", m[_PID], why)
+        self.cbstat(m[_PID] or 0, _SDROPPED)
 
-    def _save(self):
-        if self.store:
+    def _keep(self, event, *args):
+        # tell the store, if any (umqtt.store): a failure is logged, the message stays in
+        # RAM, and the store recovers on a later event
+        s = self.store
+        if s:
             try:
-                self.store.save(self)
-            except (OSError, MemoryError) as e:  # kept in RAM; the next save tries again
+                f = getattr(s, event, None)
+                if f:
+                    f(self, *args)
+                else:  # a store with only save(client): the whole snapshot() each time
+                    s.save(self)
+            except (OSError, MemoryError) as e:
                 self.log("store failed", repr(e))
 
+    def snapshot(self):
+        """What the store saves: (the last pid drawn, the kept messages in send order as
+        [topic, msg, retain, qos, pid, state], the incoming QoS 2 pids held)."""
+        ms = [list(m) for m in self.inflight]
+        ms += [list(m) for m in self.msg_to_send if m[_QOS]]
+        return self._lastpid, ms, sorted(self._qos2_in)
+
+    def restore(self, last_pid, messages, held):
+        """Puts back what snapshot() gave (the store calls it from load())."""
+        self._lastpid = last_pid
+        self.newpid = pid_gen(last_pid)
+        self._draws = 0
+        self.inflight = []
+        self.msg_to_send = MessageQueue()
+        for m in messages:
+            m = list(m[:6])
+            if m[_STATE] == _QUEUED:
+                self.msg_to_send.append(m)
+            else:
+                self.inflight.append(m)
+        self._qos2_in.update(held)
+
     def send_queue(self):
-        # Sends queued messages, oldest first, while the in-flight window has room, then
-        # queued subscriptions. True when both queues are empty.
+        """Sends queued messages, oldest first, while the in-flight window has room, then
+        queued subscriptions. True when both queues are empty."""
         q = self.msg_to_send
-        while q and self._room():
-            m = q.pop(0)  # (out of the queue before _send saves it in flight)
+        while q._count and self._state == _ONLINE and len(self.inflight) < self.CONFIRM_QUEUE_MAX:
+            m = q.pop(0)  # (out of the queue before _send keeps it in flight)
             if not self._send(m):  # a QoS 0 message not sent: still the first
                 q.insert(0, m)
                 break
-        while self.sub_to_send and self.sock:
-            self._sub1(self.sub_to_send.pop(0))
-        return not (q or self.sub_to_send)
+        while self.sub_to_send and self._state == _ONLINE:
+            self._subscribe_now(self.sub_to_send.pop(0))
+        return not (q._count or self.sub_to_send)
 
     # -- subscriptions
 
     def subscribe(self, topic, qos=0, resubscribe=True):
-        fs = self._filters(topic, qos)
+        fs = topic_filters(topic, qos)
         if self.RESUBSCRIBE and resubscribe:
-            for f in fs:  # remembered one filter at a time
-                self._forget(f[0])
+            for f in topic if isinstance(topic, list) else [topic]:  # remembered one
+                f = f if isinstance(f, tuple) else (f, qos)  # filter at a time, as given
+                self._forget(topic_filters(f[0])[0][0])
                 self.subs.append(f)
-            if not self.sock:  # not queued: the next connect() renews all remembered
+            if self._state != _ONLINE:  # not queued: the next connection renews all
                 self._renew = True
                 return None
-        return self._sub1((0x82, fs))
+        return self._subscribe_now((_SUBSCRIBE, fs))
 
     def unsubscribe(self, topic):
-        fs = self._filters(topic, 0)
+        fs = topic_filters(topic)
         for f in fs:
             self._forget(f[0])
-        return self._sub1((0xA2, fs))
+        return self._subscribe_now((_UNSUBSCRIBE, fs))
 
-    def _filters(self, topic, qos):
-        # [(filter, qos)] of topic (one filter, or a list); EARG now, even offline, for
-        # a bad one: nothing bad is remembered or queued
-        fs = []
-        for t in topic if isinstance(topic, list) else [topic]:
-            t, q = t if isinstance(t, tuple) else (t, qos)
-            _topic(t, q, 1)
-            fs.append((t, q))
-        if not fs:
-            raise MQTTException(51)
-        return fs
+    def _forget(self, f):
+        # drop filter f (bytes) from the remembered subscriptions (str or bytes alike)
+        self.subs = [s for s in self.subs if bytes(_encode(s[0])) != f]
 
-    def _forget(self, t):
-        # drop filter t (str or bytes alike) from the remembered subscriptions
-        t = _enc(t)
-        for s in self.subs[:]:
-            if _enc(s[0]) == t:
-                self.subs.remove(s)
-
-    def _sub1(self, s):
+    def _subscribe_now(self, s):
         # s = (op, [(filter, qos)]): SUBSCRIBE or UNSUBSCRIBE now, else once connected
-        p = self.sock and self._try(3, _Client._sub, s[0], s[1], 0)
+        p = None
+        if self._state == _ONLINE:
+            p = self._try(3, _Client._send_filters, s[0], s[1], self._newpid())
         if p:
             self.sub_to_confirm[p] = s
         else:

@@ -67,6 +67,7 @@ _HELD_CPYTHON = const(1 << 19)  # CPython: the most an incoming message may take
 _IN_PROGRESS = (115, 119, 11)  # a non-blocking connect() under way: EINPROGRESS (Linux,
 # lwIP), EAGAIN
 _BYTES = (bytes, bytearray, memoryview)
+_NOTHING = object()  # no topic published yet
 
 
 def pid_gen(pid=0):
@@ -219,8 +220,8 @@ class MQTTClient:
         self._stall_start = None  # ticks_ms when the packet being written first had to wait
         self._ping_sent = None  # ticks_ms since a PINGRESP is awaited (or bytes last came)
         self._timers_due = 0  # ticks_ms of the next look at the timers
-        self._pub_source = None  # the last topic published, as given (str or bytes) ...
-        self._pub_topic = b""  # ... as validated bytes
+        self._pub_source = _NOTHING  # the last topic published, as given (str or bytes) ...
+        self._pub_topic = _NOTHING  # ... as validated bytes
         self._pub_utf8 = False  # ... and whether its UTF-8 was checked (QoS >= 1)
         self._in_topic = b""  # the last topic received, reused while it repeats ...
         self._in_topic_view = b""  # ... and its view in the receive buffer
@@ -263,6 +264,16 @@ class MQTTClient:
     def on_qos2(self, pid, held):
         """An incoming QoS 2 message pid is held (held=True, before PUBREC goes out) or
         released (False, before PUBCOMP goes out)."""
+
+    def on_connect(self, session_present):
+        """CONNACK accepted the connection; called before connect() returns, or from the
+        check_msg() that read it."""
+
+    def on_link_error(self, e):
+        """check_msg() met exception e (the link is closed if it was a connection
+        failure, or e came from a callback). Raises it; a subclass may keep it instead
+        and return None."""
+        raise e
 
     # -- writing: a packet is built in _out and written with one write() if it fits
 
@@ -391,9 +402,8 @@ class MQTTClient:
         a refusal raises MQTTException(20 + its code)."""
         self._addr = None  # resolved afresh each time, as 2.2.0 does
         self.start_connect(clean_session)
-        while self._link != _LINK_UP:
-            if not self._advance_link():
-                self._wait(_POLLIN if self._link == _LINK_CONNACK else _POLLOUT, 10)
+        while self._advance_link() != _CONNACK:
+            self._wait(_POLLIN if self._link == _LINK_CONNACK else _POLLOUT, 10)
         return self.session_present
 
     def start_connect(self, clean_session=True):
@@ -583,15 +593,10 @@ class MQTTClient:
             first = _PUBLISH
         if retain:
             first |= _RETAIN
-        # the topic is checked once and remembered while it repeats (str or bytes only:
-        # a bytearray may change between calls)
         if topic is self._pub_source and (self._pub_utf8 or not qos):
             t = self._pub_topic
         else:
-            t = topic_name(topic, qos > 0)
-            self._pub_source = topic if type(topic) is str or type(topic) is bytes else None
-            self._pub_topic = t
-            self._pub_utf8 = qos > 0
+            t = self._publish_topic(topic, qos)
         if type(msg) is not bytes:
             msg = _encode(msg, _MAX_REMAINING)
         k = len(t)
@@ -621,6 +626,17 @@ class MQTTClient:
             self._put_bytes(msg)
         self._flush()
         return pid if qos else None
+
+    def _publish_topic(self, topic, qos):
+        # topic as valid bytes to publish to at qos: checked once and remembered while
+        # the same object comes again (str or bytes only: a bytearray may change)
+        if (topic is self._pub_source or topic is self._pub_topic) and (self._pub_utf8 or not qos):
+            return self._pub_topic
+        t = topic_name(topic, qos > 0)
+        self._pub_source = topic if type(topic) is str or type(topic) is bytes else _NOTHING
+        self._pub_topic = t
+        self._pub_utf8 = qos > 0
+        return t
 
     def subscribe(self, topic, qos=0, pid=0):
         """Sends SUBSCRIBE; returns its pid. topic: a filter (str or bytes), or a list of
@@ -658,19 +674,22 @@ class MQTTClient:
         Returns its type (0x30 PUBLISH, 0x40 PUBACK, ..., 0xD0 PINGRESP; 0x20 when a
         start_connect() attempt got its CONNACK), or None. Keeps the connection alive
         and reports flows past message_timeout."""
-        if self._link != _LINK_UP:
-            if self._link == _LINK_DOWN:
-                raise MQTTException(_ECONNOT)
-            return self._advance_link()
-        r = self._receive()
-        # The timers are looked at every _TIMER_EVERY ms: due is at most that far ahead
-        # of now, so a difference far below it means the ticks wrapped round, and due.
-        now = ticks_ms()
-        late = now - self._timers_due
-        if (late >= 0 or late < -2 * _TIMER_EVERY) and self.sock:
-            self._timers_due = ticks_add(now, _TIMER_EVERY)
-            self._check_timers(now)
-        return r
+        try:
+            if self._link != _LINK_UP:
+                if self._link == _LINK_DOWN:
+                    raise MQTTException(_ECONNOT)
+                return self._advance_link()
+            r = self._receive()
+            # The timers are looked at every _TIMER_EVERY ms: due is at most that far
+            # ahead of now, so a difference far below it means the ticks wrapped round.
+            now = ticks_ms()
+            late = now - self._timers_due
+            if (late >= 0 or late < -2 * _TIMER_EVERY) and self.sock:
+                self._timers_due = ticks_add(now, _TIMER_EVERY)
+                self._check_timers(now)
+            return r
+        except (OSError, MQTTException) as e:
+            return self.on_link_error(e)
 
     def _check_timers(self, now):
         keepalive = self.keepalive * 1000
@@ -847,8 +866,8 @@ class MQTTClient:
             b = self._in
             pid = b[0] << 8 | b[1]
             if first == _PUBREL:  # QoS 2 received, last step [MQTT-4.3.3]
-                self.on_qos2(pid, False)
                 self._qos2_in.discard(pid)
+                self.on_qos2(pid, False)
                 self._send_pid(_PUBCOMP, pid)
             elif first == _PUBREC:  # QoS 2 sent, second step: release the message
                 if pid in self.rcv_pids:
@@ -876,6 +895,7 @@ class MQTTClient:
             self._qos2_in = set()  # one a callback still holds is the old session's)
         self._link = _LINK_UP
         self._timers_due = self.last_cpacket
+        self.on_connect(flags)
 
     def _handle_suback(self, pid, body):
         # a return code per filter, each a granted QoS or a failure [MQTT-3.9.3]; all
@@ -918,8 +938,8 @@ class MQTTClient:
                     self.msg_qos = qos
                     self.cb(topic, msg, first & _RETAIN > 0, first & _DUP > 0)
         if qos == 2 and pid not in held:  # delivered: not again in this session, even if
-            if held is self._qos2_in:  # a callback reconnected to it
+            held.add(pid)  # a callback reconnected to it
+            if held is self._qos2_in:
                 self.on_qos2(pid, True)
-            held.add(pid)
         if qos and self.sock is sock:  # (not if a callback closed or replaced the link)
             self._send_pid(_PUBACK if qos == 1 else _PUBREC, pid)

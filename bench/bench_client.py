@@ -162,7 +162,8 @@ def room(c):
     if W:
         return inflight(c) < W
     if KIND == "robust2" and hasattr(c, "inflight"):  # ours: a window, then a queue
-        return len(c.msg_to_send) < c.MSG_QUEUE_MAX
+        q, most = c.msg_to_send, c.MSG_QUEUE_MAX  # bounded by its heap (and a count if set)
+        return (most is None or len(q) < most) and q.bytes + 256 <= (c.MSG_QUEUE_BYTES or c._budget)
     return True
 
 

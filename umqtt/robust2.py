@@ -30,6 +30,7 @@ _STATE = const(5)
 _QUEUED = const(0)  # states: waiting in msg_to_send
 _SENT = const(1)  # in flight, awaiting PUBACK / PUBREC
 _RELEASED = const(2)  # QoS 2 past PUBREC: PUBREL sent, awaiting PUBCOMP
+_DROPPED = const(3)  # reported SDROPPED, kept no more
 # heap a kept message holds besides its topic and payload bytes, on a 32-bit board: the
 # record (a list of 6), the payload's bytes object, its place in the queue
 _MSG_OVERHEAD = const(96)
@@ -484,7 +485,7 @@ class MQTTClient(_Client):
                     self.msg_to_send.remove(m)
                 self._drop(m, "no memory to queue it (publish())")
                 return pid
-            if qos:
+            if qos and m[_STATE] == _QUEUED:  # (not if the policy dropped it at once)
                 self._keep("add", m)
         return pid
 
@@ -549,6 +550,8 @@ class MQTTClient(_Client):
             self._drop(m, "queue %s (publish())" % why)
 
     def _drop(self, m, why):
+        if type(m) is list:
+            m[_STATE] = _DROPPED
         self.log("dropped message", m[_PID], why)
         self.cbstat(m[_PID] or 0, _SDROPPED)
 

@@ -63,7 +63,7 @@ _IN_SIZE = const(64)  # bytes of the incoming packet buffer to start with
 _IN_KEEP = const(2048)  # a buffer grown past this is given back after its packet
 _TIMER_EVERY = const(50)  # ms between looks at the keep-alive and message timers
 _MAX_REMAINING = const(268435455)  # what 4 bytes of Remaining Length can say
-_HELD_CPYTHON = const(1 << 19)  # CPython: the most an incoming message may take
+_HELD_MOST = const(1 << 19)  # the most an incoming message may take by default
 _IN_PROGRESS = (115, 119, 11)  # a non-blocking connect() under way: EINPROGRESS (Linux,
 # lwIP), EAGAIN
 _BYTES = (bytes, bytearray, memoryview)
@@ -522,7 +522,7 @@ class MQTTClient:
             packet = self._connect_packet
             if self._trace_write:  # a tracing subclass sees CONNECT whole
                 self._stall_start = self._link_start
-                self._write(packet)
+                self._write(packet, len(packet))
             else:
                 try:
                     r = self.sock.write(packet, self._connect_sent, len(packet) - self._connect_sent)
@@ -553,7 +553,7 @@ class MQTTClient:
         if self._link == _LINK_UP:
             try:
                 if self._trace_write:
-                    self._write(b"\xe0\x00")
+                    self._write(b"\xe0\x00", 2)
                 else:
                     self.sock.write(b"\xe0\x00")
             except (OSError, MQTTException):
@@ -819,9 +819,9 @@ class MQTTClient:
             if not most and length > len(self._in):  # as much as the platform can hold
                 if mem_free:
                     collect()
-                    most = mem_free() // 2  # (and as much again for the copy handed to cb)
-                else:
-                    most = _HELD_CPYTHON
+                    most = min(mem_free() // 2, _HELD_MOST)  # (and as much again for
+                else:  # the copy handed to cb)
+                    most = _HELD_MOST
             if most and held > most:
                 held = most
         if held > len(self._in):

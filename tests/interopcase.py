@@ -38,7 +38,7 @@ def fresh(cid, **kw):
 
 class QInbox:
     """A message callback that also records the QoS each message was delivered with
-    (the fixed header of the PUBLISH being handled: simple2 keeps it in _op)."""
+    (simple2 gives it in msg_qos while the callback runs)."""
 
     def __init__(self, c, fail_first=0):
         self.c = c
@@ -48,7 +48,7 @@ class QInbox:
     def __call__(self, topic, msg, retained, dup):
         check(type(topic) is bytes and type(msg) is bytes, "topic and msg are bytes")
         check(type(retained) is bool and type(dup) is bool, "flags are bools")
-        self.msgs.append((topic, msg, retained, dup, self.c._op >> 1 & 3))
+        self.msgs.append((topic, msg, retained, dup, self.c.msg_qos))
         if self.fail:
             self.fail -= 1
             raise ValueError("application failure")
@@ -63,7 +63,7 @@ class Pump:
     def __init__(self, *clients):
         self.clients = clients
         self.types = [[] for _ in clients]
-        self.granted = []  # the first return code of each SUBACK (simple2 keeps it in _rb)
+        self.granted = []  # the first return code of each SUBACK (simple2 keeps them in granted)
 
     def step(self):
         for i, c in enumerate(self.clients):
@@ -71,7 +71,7 @@ class Pump:
             if r:
                 self.types[i].append(r)
                 if r == 0x90:
-                    self.granted.append(c._rb[2])
+                    self.granted.append(c.granted[0])
 
     def until(self, cond, ms=5000, what="condition"):
         t = ticks_ms()

@@ -73,7 +73,7 @@ def test_connect_ping_and_client_ids(run, ibroker):
     z = MQTTClient("", HOST, port=PORT, user=USER, password=PASS)
     eq(z.connect(clean_session=True), 0)
     z.ping()
-    Pump(z).until(lambda: z._pp is None, what="PINGRESP with an empty client id")
+    Pump(z).until(lambda: z._ping_sent is None, what="PINGRESP with an empty client id")
     z.disconnect()
     # ... and with clean_session=0: CONNACK 2 by the standard [MQTT-3.1.3-8]; aedes and
     # ejabberd accept it (deviation): either way the client reports it and stays usable
@@ -83,7 +83,7 @@ def test_connect_ping_and_client_ids(run, ibroker):
     else:
         eq(z.connect(clean_session=False), 0, "accepted, as a new session")
         z.ping()
-        Pump(z).until(lambda: z._pp is None, what="PINGRESP")
+        Pump(z).until(lambda: z._ping_sent is None, what="PINGRESP")
         z.disconnect()
     eq(z.connect(clean_session=True), 0, "the same client connects again")
     z.disconnect()

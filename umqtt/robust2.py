@@ -75,6 +75,8 @@ class MessageQueue:
     insert(0, m), remove(m), len(), iteration and [i]; and bytes, the heap its messages
     hold (topic, payload and _MSG_OVERHEAD each)."""
 
+    OVERHEAD = _MSG_OVERHEAD  # heap a message holds besides its topic and payload
+
     def __init__(self):
         self._head = self._tail = [None]  # a block: [the next block, message, ...]
         self._first = 1  # where the head block's first message is
@@ -225,6 +227,7 @@ class MQTTClient(_Client):
         self._resent_first = 0
         self._refusals = 0
         self._last_end = None
+        self._reading_in = 10  # the place of a failure met reading: check_msg, or wait_msg
 
     # -- the hooks simple2 calls: each flow's outcome
 
@@ -292,7 +295,7 @@ class MQTTClient(_Client):
             self._drop(dropped, "the broker closed the link %d times right after it" % self.DROP_AFTER)
 
     def on_link_error(self, e):
-        return self._issue(e, self._place if self._state == _CONNECTING else 10)
+        return self._issue(e, self._place if self._state == _CONNECTING else self._reading_in)
 
     def _refused_message(self, ended):
         # DROP_AFTER: the message re-sent first, if the links since closed right after
@@ -443,6 +446,13 @@ class MQTTClient(_Client):
 
     def ping(self):
         self._try(7, _Client.ping)
+
+    def wait_msg(self):
+        self._reading_in = 8
+        try:
+            return _Client.wait_msg(self)
+        finally:
+            self._reading_in = 10
 
     def things_to_do(self):
         """0: everything sent and answered, nothing queued: safe to sleep."""

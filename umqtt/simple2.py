@@ -526,11 +526,11 @@ class MQTTClient:
             else:
                 try:
                     r = self.sock.write(packet, self._connect_sent, len(packet) - self._connect_sent)
-                except OSError as e:  # refused, reset, or the TLS handshake failed
-                    if e.args[0] not in _IN_PROGRESS:  # (lwIP: not connected yet)
-                        self._close()
+                except Exception as e:  # refused, reset; the TLS handshake failed (on
+                    if not isinstance(e, OSError) or e.args[0] not in _IN_PROGRESS:
+                        self._close()  # MicroPython a bad certificate is a ValueError)
                         raise
-                    r = None
+                    r = None  # (lwIP: not connected yet)
                 if r:
                     self._connect_sent += r
                 if self._connect_sent < len(packet):
@@ -803,8 +803,8 @@ class MQTTClient:
         elif kind == _PUBLISH:
             if first & 0x06 == 0x06:  # QoS 3 [MQTT-3.3.1-4]
                 self._fail(_EPROTO)
-        elif first == _SUBACK:
-            if length < 3:
+        elif first == _SUBACK:  # a pid and a code at least; held whole, within max_size
+            if length < 3 or self.max_size is not None and length > self.max_size:
                 self._fail(_EPROTO)
         elif first == _PINGRESP:
             if length:
@@ -816,14 +816,16 @@ class MQTTClient:
         held = length
         if kind == _PUBLISH:  # a PUBLISH may be held in part: its topic and pid, to answer
             most = self.max_size
-            if not most and length > len(self._in):  # as much as the platform can hold
+            if most is None and length > len(self._in):  # as much as the platform can hold
                 if mem_free:
                     collect()
                     most = min(mem_free() // 2, _HELD_MOST)  # (and as much again for
                 else:  # the copy handed to cb)
                     most = _HELD_MOST
-            if most and held > most:
+            if most is not None and held > most:
                 held = most
+                if not held:  # not even the topic's length fits
+                    self._fail(_ETOOBIG)
         if held > len(self._in):
             try:
                 self._set_buffer(bytearray(held))

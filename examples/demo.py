@@ -1,7 +1,8 @@
 """The README's demo: start a private mosquitto (persistence on, 127.0.0.1, a free
 port), run examples/demo_client.py on the MicroPython unix port, stop the broker
 for two seconds in the middle, and show what the client queued, re-sent and got back.
-Run it through examples/demo.sh, which installs what it needs first."""
+Run it through examples/demo.sh, which installs what it needs first. Python standard
+library only (the broker comes from examples/localbroker.py)."""
 import os
 import subprocess
 import sys
@@ -11,15 +12,15 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "tests"))
-from brokers import Mosquitto, make_certs  # noqa: E402
+sys.path.insert(0, HERE)
+from localbroker import Broker  # noqa: E402
 
 
 def main():
     with tempfile.TemporaryDirectory() as d:
-        broker = Mosquitto(os.path.join(d, "broker"), make_certs(os.path.join(d, "certs"))).start()
+        broker = Broker(os.path.join(d, "broker"), persistence=True).start()
         print("demo: mosquitto on 127.0.0.1:%d, persistence on" % broker.port, flush=True)
-        micropython = os.path.join(os.path.dirname(sys.executable), "micropython")
+        micropython = os.path.join(REPO, ".venv", "bin", "micropython")
         env = dict(os.environ, MICROPYPATH="%s:.frozen" % REPO, DEMO_PORT=str(broker.port))
         client = subprocess.Popen([micropython, os.path.join(HERE, "demo_client.py")], env=env)
 

@@ -124,7 +124,7 @@ class Mosquitto:
 
 class Amqtt:
     """amqtt in this process, on its own event loop in a thread. By default anonymous
-    logins are off because amqtt's anonymous sessions never persist (TOOLING.md 1b):
+    logins are off because amqtt's anonymous sessions never persist (tests/README.rst):
     clients send any user name. plugins: amqtt's "plugins" configuration instead."""
 
     def __init__(self, plugins=None):

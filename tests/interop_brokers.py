@@ -1,7 +1,7 @@
 """The brokers of the interop tier (test_interop.py), each started by the test on free
 127.0.0.1 ports and stopped afterwards: mosquitto (apt), amqtt (PyPI, in this process),
 aedes (npm, under node), RabbitMQ with rabbitmq_mqtt (apt) and ejabberd's mod_mqtt (apt).
-How each is run comes from TOOLING.md section 1. tests/setup.sh installs them all; a
+How each is run is noted in tests/README.rst. tests/setup.sh installs them all; a
 broker that is missing makes its tests fail (never skip) with what to install.
 
 Each broker object has what conftest.Runner reads (port, certs, auth_port, tls_port,
@@ -130,7 +130,7 @@ class IMosquitto(InteropBroker):
 
 class IAmqtt(InteropBroker):
     """amqtt in this process with FileAuthPlugin (argon2 hashes): passwords are checked,
-    and sessions persist (with AnonymousAuthPlugin on they never do, TOOLING.md 1b)."""
+    and sessions persist (with AnonymousAuthPlugin on they never do: tests/README.rst)."""
 
     name = "amqtt"
     user, password = "tester", "pw-tester"
@@ -281,7 +281,7 @@ class IRabbitMQ(InteropBroker):
 class IEjabberd(InteropBroker):
     """ejabberd's mod_mqtt, own config and spool, on 127.0.0.1; it runs as the ejabberd
     user, so its folder is outside pytest's root-only tmp and chowned. Anonymous MQTT is
-    refused (TOOLING.md 1c): clients log in as a user registered at start."""
+    refused (tests/README.rst): clients log in as a user registered at start."""
 
     name = "ejabberd"
     user, password = "tester", "pw-tester"

@@ -1,5 +1,5 @@
 # What each broker of the interop tier does where brokers differ, as seen with this
-# client (and in TOOLING.md section 1's behaviour matrix). Imported by the scenario
+# client (tests/README.rst has notes on each broker). Imported by the scenario
 # scripts (interopcase.py, on MicroPython and CPython) and by test_interop.py. A value
 # that differs from MQTT 3.1.1 is a named deviation: the scenario asserts that the
 # broker still does it and that the client copes. If a broker changes, its scenario

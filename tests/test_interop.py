@@ -410,7 +410,7 @@ def amqtt_anonymous(tmp_path_factory):
 
 
 def test_amqtt_anonymous_session_is_not_kept(run, amqtt_anonymous):
-    # amqtt deviation (TOOLING.md 1b): with allow_anonymous on, every session counts as
+    # amqtt deviation (tests/README.rst): with allow_anonymous on, every session counts as
     # anonymous: nothing is queued for it while away, and it is deleted within a second
     # of the disconnect (amqtt's session monitor), clean_session=0 or not. The client
     # then sees session present = 0, and robust2 renews its subscriptions by itself.

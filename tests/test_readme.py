@@ -1,8 +1,63 @@
-"""README.rst renders without a warning, and the commands and files it names exist."""
+"""README.rst renders without a warning, the files it names exist, and every command
+its "Try it" and "Install" sections show is run as written by a test (COMMANDS says
+which), or is the example form of one that is (EXAMPLE_FORMS says of which)."""
 import os
 import re
 
 from conftest import REPO
+
+# command as README shows it -> the test that runs it
+COMMANDS = {
+    "bash examples/demo.sh": "test_demo.py::test_demo_sh_as_written",
+    "bash examples/run.sh all": "test_examples.py::test_run_sh_runs_every_example_as_readme_says",
+    "bash examples/run.sh --cpython NAME": "test_examples.py::test_run_sh_runs_every_example_as_readme_says",
+    "bash examples/run.sh NAME": "test_examples.py::test_run_sh_runs_every_example_as_readme_says",
+    "bash tests/run.sh": "the CI run itself (.ci/run)",
+    "bash tests/run.sh -k qos2": "the CI run itself (.ci/run passes -q the same way)",
+    "bash tests/setup.sh demo": "test_demo.py::test_setup_demo_installs_only_what_the_demo_needs",
+    "bash tests/setup.sh": "tests/run.sh, at every run",
+    "python3 -m http.server 8266": "test_install.py::test_readme_mip_route_as_written",
+    "micropython -m mip install http://127.0.0.1:8266/package.json": "test_install.py::test_readme_mip_route_as_written",
+    'mip.install("http://192.168.1.20:8266/package.json")': "test_install.py::test_readme_mip_route_as_written",
+    'mip.install("http://192.168.1.20:8266/simple2.json")': "test_install.py::test_readme_mip_route_as_written",
+    "mpremote mip install http://127.0.0.1:8266/package.json":
+        "test_mpremote.py::test_mip_install_and_fs_cp_onto_a_board_then_run_an_example",
+    "mpremote fs mkdir :lib/umqtt": "test_mpremote.py::test_mip_install_and_fs_cp_onto_a_board_then_run_an_example",
+    "mpremote fs cp umqtt/simple2.py :lib/umqtt/simple2.py":
+        "test_mpremote.py::test_mip_install_and_fs_cp_onto_a_board_then_run_an_example",
+    "python3 sdist_upip.py": "test_install.py::test_upip_sdists_layout_and_minified_round_trip",
+    "./compile.sh": "test_install.py::test_compiled_mpy_files_alone_pass_a_round_trip",
+    'include("/path/to/this/repo/manifest.py")': "test_install.py::test_manifests_freeze_under_the_manifest_tools_rules",
+    "pip install .": "test_install.py::test_pip_install_in_a_fresh_venv",
+}
+# forms with a placeholder the reader fills in
+EXAMPLE_FORMS = {
+    'mip.install("github:OWNER/REPO")': "the http form above, once published",
+    'mip.install("github:OWNER/REPO/simple2.json")': "the http form above, once published",
+    'upip.install("http://.../micropython-umqtt.robust2-VERSION.tar.gz")': "python3 sdist_upip.py's output",
+}
+COMMAND_START = re.compile(r"^(bash |python3 |python |micropython |mpremote |pip |\./compile\.sh|mip\.install\(|"
+                           r"upip\.install\(|include\()")
+
+
+def section(src, title):
+    start = src.index("\n%s\n%s\n" % (title, "-" * len(title)))
+    nxt = re.search(r"\n[^\n]+\n-{3,}\n", src[start + 1 + 2 * len(title) + 2:])
+    return src[start: start + 1 + 2 * len(title) + 2 + (nxt.start() if nxt else len(src))]
+
+
+def shown_commands(text):
+    found = set()
+    for block in re.findall(r"(?:::\n|code-block:: bash\n)\n((?:(?: {2,}[^\n]*)?\n)+)", text):
+        for line in block.splitlines():
+            line = re.sub(r"\s+#.*$", "", line.strip())
+            if COMMAND_START.match(line):
+                found.add(line)
+    for lit in re.findall(r"``([^`]+)``", text.replace("\n", " ")):
+        lit = re.sub(r"\s+", " ", lit.strip())
+        if COMMAND_START.match(lit):
+            found.add(lit)
+    return found
 
 
 def test_readme_is_valid_rst_and_its_paths_exist():
@@ -13,5 +68,18 @@ def test_readme_is_valid_rst_and_its_paths_exist():
                                  settings_overrides={"report_level": 1, "halt_level": 2})
     for cmd in ("bash examples/demo.sh", "bash tests/run.sh", "python3 bench/bench.py"):
         assert cmd in src, cmd
-    for path in set(re.findall(r"\b((?:examples|tests|bench|umqtt)/[\w./]+\.(?:py|sh|png))", src)):
+    for path in set(re.findall(r"\b((?:examples|tests|bench|umqtt)/[\w./]+\.(?:py|sh|png|rst))", src)):
         assert os.path.exists(os.path.join(REPO, path)), path
+
+
+def test_every_command_shown_is_run_by_a_test():
+    src = open(os.path.join(REPO, "README.rst")).read()
+    shown = shown_commands(section(src, "Try it") + section(src, "Install"))
+    assert "bash examples/demo.sh" in shown and "python3 sdist_upip.py" in shown  # the scan works
+    unknown = shown - set(COMMANDS) - set(EXAMPLE_FORMS)
+    assert not unknown, "README shows commands no test runs: %s" % sorted(unknown)
+    for cmd, where in COMMANDS.items():
+        assert cmd in re.sub(r"\s+", " ", src), cmd
+        if "::" in where:
+            f, name = where.split("::")
+            assert "def %s(" % name in open(os.path.join(REPO, "tests", f)).read(), where

@@ -121,7 +121,7 @@ def test_last_will_on_abnormal_close(run, broker):
 
 
 def test_persistent_session_resumes(run):
-    # mosquitto only: amqtt's sessions are not faithful (TOOLING.md 1b)
+    # mosquitto only: amqtt's sessions are not faithful (tests/README.rst, amqtt)
     run("""
     t = name("sess")
     c = client("sess")

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=""
-for c in mosquitto openssl socat; do command -v "$c" >/dev/null || need="$need $c"; done
+for c in mosquitto openssl socat valgrind; do command -v "$c" >/dev/null || need="$need $c"; done
 if [ -n "$need" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   echo "installing with apt-get:$need"

@@ -176,13 +176,16 @@ def bootstrap():
         os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
 
 
-def fetch_peer(key, offline=False):
+def fetch_peer(key, offline=False, spec=None):
     """The peer's sdist from PyPI, unpacked into bench/peers/NAME-VERSION/; returns that
-    folder, or None when offline and not cached."""
-    name, ver, sha = PEERS[key]
+    folder, or None when offline and not cached. spec: (name, version, sha256[,
+    package]) instead of PEERS[key]; only the package's *.py files are unpacked (default
+    umqtt; at the top of the sdist or under src/)."""
+    name, ver, sha = (spec or PEERS[key])[:3]
+    pkg = list((spec or PEERS[key])[3:4]) or ["umqtt"]
     base = "%s-%s" % (name, ver)
     dest = os.path.join(PEERS_DIR, base)
-    if glob.glob(os.path.join(dest, "umqtt", "*.py")):
+    if glob.glob(os.path.join(dest, pkg[0], "*.py")):
         return dest
     if offline:
         return None
@@ -212,9 +215,9 @@ def fetch_peer(key, offline=False):
     with tarfile.open(tgz, "r:gz") as t:
         for m in t.getmembers():
             parts = m.name.split("/")
-            if m.isfile() and len(parts) == 3 and parts[1] == "umqtt" and parts[2].endswith(".py"):
-                os.makedirs(os.path.join(tmp, "umqtt"), exist_ok=True)
-                with t.extractfile(m) as src, open(os.path.join(tmp, "umqtt", parts[2]), "wb") as out:
+            if m.isfile() and parts[1:-1] in (pkg, ["src"] + pkg) and parts[-1].endswith(".py"):
+                os.makedirs(os.path.join(tmp, pkg[0]), exist_ok=True)
+                with t.extractfile(m) as src, open(os.path.join(tmp, pkg[0], parts[-1]), "wb") as out:
                     out.write(src.read())
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)

@@ -31,7 +31,7 @@ need=""
 have mosquitto || need="$need mosquitto mosquitto-clients"
 python3 -c "import ensurepip, venv" 2>/dev/null || need="$need python3-venv"
 if [ "$MODE" = all ]; then
-  for c in openssl socat; do have "$c" || need="$need $c"; done
+  for c in openssl socat valgrind; do have "$c" || need="$need $c"; done
   have mosquitto_passwd || [[ "$need" == *mosquitto-clients* ]] || need="$need mosquitto-clients"
 fi
 [ -z "$need" ] || apt_install $need

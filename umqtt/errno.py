@@ -1,12 +1,8 @@
-# umqtt.errno: numeric codes of umqtt.simple2 / umqtt.robust2 errors and statuses, and
-# MQTTException. MIT license; see LICENSE. README.rst has the table with every code's
-# meaning. Exceptions carry a code as MQTTException.args[0]; the status callback
-# f(pid, status) gets one of the S* values. Every other umqtt module imports from here,
-# and this module imports nothing.
-
-
-class MQTTException(Exception):
-    """An MQTT-level error; args[0] is one of the codes below."""
+# umqtt.errno: numeric codes of umqtt.simple2 / umqtt.robust2 errors and statuses.
+# MIT license; see LICENSE. README.rst has the table with every code's meaning.
+# Exceptions carry a code as MQTTException.args[0]; the status callback f(pid, status)
+# gets one of the S* values.
+from . import MQTTException  # (defined in the package, which imports nothing)
 
 
 # Codes kept with fizista's umqtt.simple2 2.2.0 names and values.

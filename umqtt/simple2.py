@@ -2,7 +2,7 @@
 # MIT license; see LICENSE. Runs unchanged on MicroPython >= 1.19 and CPython >= 3.8.
 import socket
 import select
-from .errno import MQTTException
+from . import MQTTException
 
 try:  # MicroPython: const() is built into its compiler, nothing to import for it
     from time import ticks_ms, ticks_add, ticks_diff

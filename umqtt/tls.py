@@ -4,7 +4,7 @@
 # into the DER that MicroPython's mbedTLS reads. MIT license; see LICENSE.
 import sys
 from binascii import a2b_base64
-from .errno import MQTTException
+from . import MQTTException
 
 _EARG = 51
 _NO_CA = ("ssl=True verifies the broker's certificate, and this platform has no CA store:"

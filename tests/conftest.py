@@ -80,8 +80,9 @@ class Runner:
                 "MQTT_CERTS": m.certs, "MQTT_AUTH_PORT": str(m.auth_port),
                 "MQTT_TLS_PORT": str(m.tls_port), "MQTT_MTLS_PORT": str(m.mtls_port)}
 
-    def start(self, body, broker="mosquitto", port=None, env=None, path=REPO, prelude=""):
-        """Start the script in the background; returns the Popen."""
+    def start(self, body, broker="mosquitto", port=None, env=None, path=REPO, prelude="", mp_args=()):
+        """Start the script in the background; returns the Popen. mp_args: options for
+        MicroPython only (e.g. "-X", "heapsize=128k")."""
         self.n += 1
         f = self.tmp / ("case%d.py" % self.n)
         f.write_text("from mqttcase import *\n" + textwrap.dedent(prelude) + "\n"
@@ -89,7 +90,8 @@ class Runner:
         e = {"MQTT_HOST": "127.0.0.1", "MQTT_RUN": uuid.uuid4().hex[:10]}
         e.update(self.env_for(broker, port))
         e.update(env or {})
-        return subprocess.Popen(interpreter_cmd(self.interp) + [str(f)], cwd=str(self.tmp),
+        cmd = interpreter_cmd(self.interp) + (list(mp_args) if self.interp == "micropython" else [])
+        return subprocess.Popen(cmd + [str(f)], cwd=str(self.tmp),
                                 env=script_env(self.interp, path, e), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
 

@@ -83,3 +83,43 @@ def test_every_command_shown_is_run_by_a_test():
         if "::" in where:
             f, name = where.split("::")
             assert "def %s(" % name in open(os.path.join(REPO, "tests", f)).read(), where
+
+
+def test_robust2_quick_start_runs_as_written(tmp_path, request):
+    # README's robust2 quick start, the host name changed to this machine's; port 1883
+    # as in README (a mosquitto of ours there, or the one already listening)
+    import socket
+    import subprocess
+
+    from brokers import wait_port
+    from conftest import INTERPRETERS, interpreter_cmd, script_env
+
+    src = open(os.path.join(REPO, "README.rst")).read()
+    quick = section(src, "Quick start")
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:(?: {4}[^\n]*)?\n)+)", quick)
+    code = [b for b in blocks if "umqtt.robust2" in b][0]
+    code = "\n".join(line[4:] for line in code.splitlines())
+    assert code.count('"broker.local"') == 1
+    code = code.replace('"broker.local"', '"127.0.0.1"')
+    s = socket.socket()
+    mine = None
+    if s.connect_ex(("127.0.0.1", 1883)):
+        conf = tmp_path / "m.conf"
+        conf.write_text("listener 1883 127.0.0.1\nallow_anonymous true\n" + ("user root\n" if os.geteuid() == 0 else ""))
+        mine = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
+        wait_port(1883)
+    s.close()
+    try:
+        f = tmp_path / "quick.py"
+        f.write_text(code)
+        for interp in INTERPRETERS:
+            p = subprocess.run(interpreter_cmd(interp) + [str(f)], capture_output=True, text=True,
+                               env=script_env(interp), timeout=60)
+            assert p.returncode == 0, (interp, p.stdout + p.stderr)
+            assert "readings not acknowledged yet:" in p.stdout, (interp, p.stdout)
+            left = int(p.stdout.split("readings not acknowledged yet:")[1].split()[0])
+            assert left <= 20, (interp, "the window is 20: the rest were acknowledged", left)
+    finally:
+        if mine:
+            mine.terminate()
+            mine.wait(10)

@@ -69,20 +69,32 @@ def _default_budget():
 
 class MessageQueue:
     """Messages waiting to be sent, oldest first. Adding at the end and taking the first
-    cost the same however many wait, and they are kept in small blocks of _CHUNK, never
-    one large one (a fragmented heap may have no large block left). It has the list
-    methods that add_msg_to_send() overrides written for 2.2.0 use: append(), pop(0),
-    insert(0, m), remove(m), len(), iteration and [i]; and bytes, the heap its messages
-    hold (topic, payload and _MSG_OVERHEAD each)."""
+    cost the same however many wait: they are kept in blocks of _CHUNK, each allocated
+    whole and never resized (a resize frees memory, and MicroPython's allocator then
+    searches from the freed place over everything allocated since: a cost that grows
+    with the queue), and no large block is needed (a fragmented heap may have none).
+    It has the list methods that add_msg_to_send() overrides written for 2.2.0 use:
+    append(), pop(0), insert(0, m), remove(m), len(), iteration and [i]; and bytes, the
+    heap its messages hold (topic, payload and OVERHEAD each)."""
 
     OVERHEAD = _MSG_OVERHEAD  # heap a message holds besides its topic and payload
 
     def __init__(self):
-        self._head = self._tail = [None]  # a block: [the next block, message, ...]
+        self._head = self._tail = self._block()  # a block: [the next block, message, ...]
         self._first = 1  # where the head block's first message is
+        self._end = 1  # where the tail block's next message goes
         self._count = 0
         self.bytes = 0
         self.qos0 = 0  # how many are QoS 0
+
+    def _block(self):
+        return [None] * (_CHUNK + 1)
+
+    def _added(self, m, n):
+        self._count += n
+        self.bytes += n * _cost(m)
+        if not m[_QOS]:
+            self.qos0 += n
 
     def __len__(self):
         return self._count
@@ -90,10 +102,13 @@ class MessageQueue:
     def __iter__(self):
         block = self._head
         i = self._first
-        while block:
-            while i < len(block):
+        while True:
+            end = self._end if block is self._tail else _CHUNK + 1
+            while i < end:
                 yield block[i]
                 i += 1
+            if block is self._tail:
+                return
             block = block[0]
             i = 1
 
@@ -108,34 +123,33 @@ class MessageQueue:
         raise IndexError
 
     def append(self, m):
-        tail = self._tail
-        if len(tail) > _CHUNK:
-            tail[0] = tail = self._tail = [None]
-        tail.append(m)
+        if self._end > _CHUNK:  # the tail block is full
+            block = self._block()
+            self._tail[0] = block
+            self._tail = block
+            self._end = 1
+        self._tail[self._end] = m
+        self._end += 1
         self._added(m, 1)
-
-    def _added(self, m, n):
-        self._count += n
-        self.bytes += n * _cost(m)
-        if not m[_QOS]:
-            self.qos0 += n
 
     def insert(self, i, m):
         if i:  # (only the front is cheap; the rest as a list would)
             raise ValueError
-        if self._first > 1:
-            self._first -= 1
-            self._head[self._first] = m
-        else:
-            self._head = [self._head, m]
-            if not self._count:
-                self._tail = self._head
+        if not self._count:
+            return self.append(m)
+        if self._first == 1:  # a block in front, filled from its end
+            block = self._block()
+            block[0] = self._head
+            self._head = block
+            self._first = _CHUNK + 1
+        self._first -= 1
+        self._head[self._first] = m
         self._added(m, 1)
 
     def pop(self, i=0):
-        if i or not self._count:
-            if not self._count:
-                raise IndexError
+        if not self._count:
+            raise IndexError
+        if i:
             m = self[i]
             self.remove(m)
             return m
@@ -143,42 +157,30 @@ class MessageQueue:
         m = head[self._first]
         head[self._first] = None
         self._first += 1
-        if self._first == len(head):  # the block is used up
-            if head is self._tail:
-                del head[1:]
-            else:
-                self._head = head[0]
+        if head is self._tail:
+            if self._first == self._end:  # empty: the block is used again
+                self._first = self._end = 1
+        elif self._first > _CHUNK:  # the block is used up
+            self._head = head[0]
             self._first = 1
         self._added(m, -1)
         return m
 
     def remove(self, m):
-        prev = None
-        block = self._head
-        i = self._first
-        while block:
-            for j in range(i, len(block)):
-                if block[j] is m or block[j] == m:
-                    if block is self._head and j == self._first:
-                        self.pop(0)
-                        return
-                    del block[j]
-                    if len(block) == 1 and block is not self._head:  # empty: unlinked
-                        prev[0] = block[0]
-                        if block is self._tail:
-                            self._tail = prev
-                    self._added(m, -1)
-                    return
-            prev = block
-            block = block[0]
-            i = 1
-        raise ValueError
+        # (rare: the policy's QoS 0 drop, an override's; it takes each message out once
+        # and puts back all but m)
+        found = False
+        for k in range(self._count):
+            x = self.pop(0)
+            if not found and (x is m or x == m):
+                found = True
+            else:
+                self.append(x)
+        if not found:
+            raise ValueError
 
     def __eq__(self, other):
         return list(self) == list(other)
-
-    def first(self):
-        return self._head[self._first] if self._count else None
 
 
 class MQTTClient(_Client):
@@ -292,7 +294,7 @@ class MQTTClient(_Client):
             self._resend_inflight(False)  # that replies on them are not missed
         self.send_queue()
         if dropped:
-            self._drop(dropped, "the broker closed the link %d times right after it" % self.DROP_AFTER)
+            self._drop(dropped, "the broker closed the link", self.DROP_AFTER, "times right after it (%s())" % self.PLACES[self._place])
 
     def on_link_error(self, e):
         return self._issue(e, self._place if self._state == _CONNECTING else self._reading_in)
@@ -544,10 +546,15 @@ class MQTTClient(_Client):
         status SDROPPED."""
         q = self.msg_to_send
         q.append(data)
+        if q.bytes > (self.MSG_QUEUE_BYTES or self._budget) or self.MSG_QUEUE_MAX is not None:
+            self._trim_queue()
+
+    def _trim_queue(self):
+        q = self.msg_to_send
         most = self.MSG_QUEUE_MAX
         budget = self.MSG_QUEUE_BYTES or self._budget
         while (most is not None and len(q) > most) or q.bytes > budget:
-            why = "over MSG_QUEUE_MAX=%d" % most if most is not None and len(q) > most else "over MSG_QUEUE_BYTES=%d" % budget
+            over = "MSG_QUEUE_MAX" if most is not None and len(q) > most else "MSG_QUEUE_BYTES"
             m = q.pop(0)
             if q.qos0 and m[_QOS]:  # the oldest QoS 0 message goes first
                 q.insert(0, m)
@@ -557,12 +564,12 @@ class MQTTClient(_Client):
                         break
             if m[_QOS]:
                 self._keep("remove", m[_PID])
-            self._drop(m, "queue %s (publish())" % why)
+            self._drop(m, "queue over", over, "=", most if over == "MSG_QUEUE_MAX" else budget, "(publish())")
 
-    def _drop(self, m, why):
+    def _drop(self, m, *why):
         if type(m) is list:
             m[_STATE] = _DROPPED
-        self.log("dropped message", m[_PID], why)
+        self.log("dropped message", m[_PID], *why)
         self.cbstat(m[_PID] or 0, _SDROPPED)
 
     def _keep(self, event, *args):

@@ -42,10 +42,23 @@ c.DELAY_MAX = 1000
 c.set_callback_status(status)
 c.connect(clean_session=False)
 sent = [0, 0]  # QoS 1, QoS 2
+longest = [0, ""]  # the longest single call of the loop (ms), and which
+
+
+def timed(what, f, *args):
+    t = ticks_ms()
+    r = f(*args)
+    t = ticks_diff(ticks_ms(), t)
+    if t > longest[0]:
+        longest[0] = t
+        longest[1] = what
+    return r
+
+
 t0 = ticks_ms()
 while ticks_diff(ticks_ms(), t0) < LIMIT:
     if c.is_conn_issue():
-        if c.reconnect() is not None:
+        if timed("reconnect()", c.reconnect) is not None:
             counts["reconnects"] += 1
     due = ticks_diff(ticks_ms(), t0) * RATE // 1000
     # publish what is due, unless the queue is nearly full (the application's backpressure)
@@ -54,14 +67,14 @@ while ticks_diff(ticks_ms(), t0) < LIMIT:
         q = 2 if sent[1] * (N1 + N2) < N2 * (sent[0] + sent[1] + 1) and sent[1] < N2 else 1
         if q == 1 and sent[0] >= N1:
             q = 2
-        c.publish("soak/q%d" % q, b"%d" % sent[q - 1], qos=q)
+        timed("publish()", c.publish, "soak/q%d" % q, b"%d" % sent[q - 1], False, q)
         sent[q - 1] += 1
-    c.check_msg()
+    timed("check_msg()", c.check_msg)
     if sent[0] + sent[1] == N1 + N2 and not c.things_to_do():
         break
     sleep_ms(1)
-print("published qos1=%d qos2=%d delivered=%d dropped=%d unknown=%d reconnects=%d left=%d ms=%d"
+print("published qos1=%d qos2=%d delivered=%d dropped=%d unknown=%d reconnects=%d left=%d ms=%d longest=%d (%s)"
       % (sent[0], sent[1], counts["delivered"], counts["dropped"], counts["unknown"], counts["reconnects"],
-         c.things_to_do(), ticks_diff(ticks_ms(), t0)))
+         c.things_to_do(), ticks_diff(ticks_ms(), t0), longest[0], longest[1]))
 c.disconnect()
 sys.exit(0 if not c.things_to_do() else 1)

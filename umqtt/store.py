@@ -12,7 +12,7 @@ FileStore is a journal: each change appends one record of its own (a message kep
 its state, done; an incoming QoS 2 pid held, released), flushed before the packet it
 protects goes out. Each record carries its length and a 32-bit check, so a record torn
 by a power cut is ignored and every record before it is used. When the journal is over
-4 KB (COMPACT_MIN) and over twice the live state (COMPACT_RATIO), the live state is
+4 KB (COMPACT_MIN) and over 3 times the live state (COMPACT_RATIO), the live state is
 written to path + ".tmp", which then replaces the journal.
 
 A store of your own (RTC memory, an SD card, ...) subclasses Store and writes save()
@@ -37,6 +37,7 @@ or MemoryError when the flash fails, and the store stays usable (the next call w
 the whole state anew).
 """
 import os
+from struct import pack_into as _pack_into
 
 try:
     from binascii import crc32 as _crc32
@@ -53,10 +54,6 @@ _HOLD = 0x50  # pid: incoming QoS 2, PUBREC sent or about to be
 _RELEASE = 0x60  # pid
 
 _P = 4294967291  # the largest prime below 2 ** 32
-
-
-def _crc_check(b):
-    return _crc32(b) & 0xFFFFFFFF
 
 
 def _mod_check(b):
@@ -81,7 +78,7 @@ def _py_crc(b):
 
 
 # The file's first four bytes say which check its records carry.
-_CHECKS = {b"UMJc": _crc_check if _crc32 else _py_crc, b"UMJm": _mod_check}
+_CHECKS = {b"UMJc": _crc32 or _py_crc, b"UMJm": _mod_check}
 _MAGIC = _check = None
 
 
@@ -99,59 +96,93 @@ def _vlen(n):  # bytes of n as a length (7 bits a byte, as MQTT's remaining leng
     return 1 if n < 0x80 else 2 if n < 0x4000 else 3 if n < 0x200000 else 4
 
 
-def _put_len(b, n):
-    while n > 0x7F:
-        b.append(n & 0x7F | 0x80)
-        n >>= 7
-    b.append(n)
+def _msg_size(rec):
+    # bytes of the record of message rec: kind, length, pid, topic's length, topic,
+    # payload, check
+    tl = len(rec[0])
+    n = 2 + _vlen(tl) + tl + len(rec[1])
+    return 5 + _vlen(n) + n
 
 
-def _small(kind, pid, check):
-    # a record of kind with a pid for its body: 8 bytes
-    b = bytes((kind, 2, pid >> 8, pid & 0xFF))
-    return b + check(b).to_bytes(4, "big")
+def _put_msg(b, mv, o, rec, check):
+    # puts the record of message rec ([topic, msg, retain, qos, pid, state]) into b at
+    # o (mv: memoryview(b)); returns where it ends. Into a buffer made ahead: no copies
+    t, m = rec[0], rec[1]
+    tl = len(t)
+    ml = len(m)
+    k = _ADD | rec[5] | (4 if rec[2] else 0) | (rec[3] - 1) << 3
+    n = 3 + tl + ml  # the body's length, with a topic under 128 bytes
+    if n < 0x80:
+        _pack_into(">BBHB", b, o, k, n, rec[4], tl)
+        h = o + 5
+    elif n < 0x4000 and tl < 0x80:
+        _pack_into(">BBBHB", b, o, k, n & 0x7F | 0x80, n >> 7, rec[4], tl)
+        h = o + 6
+    else:
+        h = o
+        n += _vlen(tl) - 1
+        for x in (k, None, rec[4] >> 8, rec[4] & 0xFF, None):
+            if x is None:  # a length: the body's, then the topic's
+                while n > 0x7F:
+                    b[h] = n & 0x7F | 0x80
+                    h += 1
+                    n >>= 7
+                x = n
+                n = tl
+            b[h] = x
+            h += 1
+    mv[h : h + tl] = t
+    h += tl
+    mv[h : h + ml] = m
+    h += ml
+    _pack_into(">I", b, h, check(mv[o:h]))
+    return h + 4
 
 
-def _message(rec, check):
-    # the record of a message: [topic, msg, retain, qos, pid, state]
-    t, m, pid = rec[0], rec[1], rec[4]
-    b = bytearray((_ADD | rec[5] | (4 if rec[2] else 0) | (rec[3] - 1) << 3,))
-    _put_len(b, 2 + _vlen(len(t)) + len(t) + len(m))
-    b.append(pid >> 8)
-    b.append(pid & 0xFF)
-    _put_len(b, len(t))
-    b += t
-    b += m
-    b += check(b).to_bytes(4, "big")
-    return b
+def _put_small(b, mv, o, kind, pid, check):
+    # puts a record of kind with a pid for its body (8 bytes) into b at o
+    _pack_into(">BBH", b, o, kind, 2, pid)
+    _pack_into(">I", b, o + 4, check(mv[o : o + 4]))
+    return o + 8
 
 
 def _size(snap):
-    # bytes of the journal that dump() writes for snap: its live state
-    n = 12 + 8 * len(snap[2])  # magic, base record; held pids
-    for r in snap[1]:
-        k = len(r[0])
-        k += 2 + _vlen(k) + len(r[1])
-        n += 5 + _vlen(k) + k
+    # about the bytes dump() writes for snap, the live state (exact while each message
+    # record's body is under 128 bytes, a byte or so short for each bigger one)
+    recs = snap[1]
+    n = 12 + 8 * len(snap[2]) + 9 * len(recs)  # magic, base, held; record overheads
+    for r in recs:
+        n += len(r[0]) + len(r[1])
     return n
 
 
-def dump(f, snap):
-    # writes snap as a whole journal to f, a record at a time in writes of about 512
-    # bytes, so the whole never sits in RAM; returns the bytes written
+def dump(f, snap, buf=None):
+    """Writes snap, (last_pid, records, held), as a whole journal to f, in writes of at
+    most 512 bytes (buf, a bytearray to use), so that the whole never sits in RAM;
+    returns the bytes written."""
     check = _check
     last_pid, records, held = snap
-    b = bytearray(_MAGIC)
-    b += _small(_BASE, last_pid, check)
+    b = buf or bytearray(512)
+    mv = memoryview(b)
+    mv[:4] = _MAGIC
+    o = _put_small(b, mv, 4, _BASE, last_pid, check)
     n = 0
     for r in records:
-        b += _message(r, check)
-        if len(b) >= 512:
-            n += _write(f, b)
-            b = bytearray()
+        k = _msg_size(r)
+        if o + k > len(b):
+            n += _write(f, mv[:o])
+            o = 0
+        if k > len(b):  # a big one: a buffer of its own
+            x = bytearray(k)
+            n += _write(f, memoryview(x)[: _put_msg(x, memoryview(x), 0, r, check)])
+        else:
+            o = _put_msg(b, mv, o, r, check)
     for p in held:
-        b += _small(_HOLD, p, check)
-    return n + _write(f, b)
+        if o + 8 > len(b):
+            n += _write(f, mv[:o])
+            o = 0
+        o = _put_small(b, mv, o, _HOLD, p, check)
+    return n + _write(f, mv[:o])
 
 
 def _write(f, b):
@@ -353,7 +384,7 @@ class FileStore(Store):
     """The journal in a file: a record per change, compacted now and then."""
 
     COMPACT_MIN = 4096  # never compacted while this small
-    COMPACT_RATIO = 2  # compacted once more than this many times the live state
+    COMPACT_RATIO = 3  # compacted once more than this many times the live state
 
     def __init__(self, path):
         self.path = path
@@ -361,6 +392,8 @@ class FileStore(Store):
         self._ok = False  # True: the file is a clean journal of _size bytes, to append to
         self._size = 0  # bytes in the journal
         self._next = 0  # its size at which to look at the live state's
+        self._buf = bytearray(512)  # where records are made: no allocation for most
+        self._mv = memoryview(self._buf)
 
     def read(self):
         # the journal, or the .tmp when it is all there is (a cut between the remove and
@@ -393,7 +426,7 @@ class FileStore(Store):
             os.rename(tmp, path)
         f = open(tmp, "wb")
         try:
-            n = dump(f, snap)
+            n = dump(f, snap, self._buf)
             f.flush()
         finally:
             f.close()
@@ -415,9 +448,9 @@ class FileStore(Store):
             except OSError:
                 pass
 
-    def _append(self, c, rec):
-        # rec: a record's bytes. Compacts first when needed, so that whether or not
-        # c.snapshot() already has this change, the journal ends up right.
+    def _append(self, c, kind, pid, rec=None):
+        # One record, in one write(), flushed. Compacts first when it is time, so that
+        # whether or not c.snapshot() has this change yet, the journal ends up right.
         try:
             if self._size >= self._next or not self._ok:
                 snap = c.snapshot()
@@ -429,25 +462,34 @@ class FileStore(Store):
             f = self._f
             if not f:
                 f = self._f = open(self.path, "ab")
-            _write(f, rec)
+            b, mv = self._buf, self._mv
+            if rec:
+                n = _msg_size(rec)
+                if n > len(b):
+                    b = bytearray(n)
+                    mv = memoryview(b)
+                n = _put_msg(b, mv, 0, rec, _check)
+            else:
+                n = _put_small(b, mv, 0, kind, pid, _check)
+            _write(f, mv[:n])
             f.flush()
-            self._size += len(rec)
+            self._size += n
         except BaseException:  # the file may end in part of a record: start anew
             self.close()
             self._ok = False
             raise
 
     def add(self, c, rec):
-        self._append(c, _message(rec, _check))
+        self._append(c, _ADD, rec[4], rec)
 
     def state(self, c, pid, st):
-        self._append(c, _small(_STATE | st, pid, _check))
+        self._append(c, _STATE | st, pid)
 
     def remove(self, c, pid):
-        self._append(c, _small(_DONE, pid, _check))
+        self._append(c, _DONE, pid)
 
     def hold(self, c, pid):
-        self._append(c, _small(_HOLD, pid, _check))
+        self._append(c, _HOLD, pid)
 
     def release(self, c, pid):
-        self._append(c, _small(_RELEASE, pid, _check))
+        self._append(c, _RELEASE, pid)

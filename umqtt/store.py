@@ -46,7 +46,7 @@ except ImportError:  # some small ports: see _mod_check
 
 # Record kinds (high nibble of a record's first byte; the low nibble is an argument).
 # 0x0_ and 0xF_ are no kind: zeroed or erased flash is never taken for a record.
-_BASE = 0x10  # last_pid: the packet-id counter, at the head of a compacted journal
+_BASE = 0x10  # last_pid: the packet-id counter, after the messages of a compaction
 _ADD = 0x20  # pid, topic, payload; low nibble: state | retain << 2 | (qos - 1) << 3
 _STATE = 0x30  # pid; low nibble: the new state
 _DONE = 0x40  # pid
@@ -165,7 +165,7 @@ def dump(f, snap, buf=None):
     b = buf or bytearray(512)
     mv = memoryview(b)
     mv[:4] = _MAGIC
-    o = _put_small(b, mv, 4, _BASE, last_pid, check)
+    o = 4
     n = 0
     for r in records:
         k = _msg_size(r)
@@ -177,11 +177,12 @@ def dump(f, snap, buf=None):
             n += _write(f, memoryview(x)[: _put_msg(x, memoryview(x), 0, r, check)])
         else:
             o = _put_msg(b, mv, o, r, check)
-    for p in held:
+    # the counter after the messages: it is the pid last drawn, whatever theirs are
+    for k, p in [(_BASE, last_pid)] + [(_HOLD, p) for p in held]:
         if o + 8 > len(b):
             n += _write(f, mv[:o])
             o = 0
-        o = _put_small(b, mv, o, _HOLD, p, check)
+        o = _put_small(b, mv, o, k, p, check)
     return n + _write(f, mv[:o])
 
 

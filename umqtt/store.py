@@ -34,7 +34,8 @@ where records is a list of [topic, msg, retain, qos, pid, state] in send order (
 awaiting PUBREL; c.snapshot() returns the same three. The event calls are add(c, rec),
 state(c, pid, st), remove(c, pid), hold(c, pid), release(c, pid); they raise OSError
 or MemoryError when the flash fails, and the store stays usable (the next call writes
-the whole state anew).
+the whole state anew). A Store saves c.snapshot() as it is at the call: the client
+changes its own state first, then calls. A FileStore is right either way.
 """
 import os
 from struct import pack_into as _pack_into
@@ -413,7 +414,7 @@ class FileStore(Store):
             # a torn tail, a .tmp or a file with another check: the next change compacts
             self._ok = clean and p == self.path and magic == _MAGIC
             self._size = end
-            self._next = max(self.COMPACT_RATIO * end + 1, self.COMPACT_MIN)
+            self._next = max(self.COMPACT_RATIO * _size(snap) + 1, self.COMPACT_MIN) if snap else 0
             return snap
         return None
 

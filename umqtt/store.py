@@ -248,8 +248,9 @@ class _Reader:
 
 def parse(f):
     """Reads a journal from f to its end, or to its first record that is torn or
-    damaged. Returns ((last_pid, records, held) or None, clean, magic, end): clean is
-    True when f ended right after a whole record; end is the bytes used."""
+    damaged. Returns ((last_pid, records, held) or None, clean, magic, end): None when
+    not one record is whole; clean is True when f ended right after a whole record; end
+    is the bytes used."""
     magic = bytes(f.read(4))
     check = _CHECKS.get(magic)
     if not check:
@@ -338,6 +339,8 @@ def parse(f):
                 held.remove(pid)
         else:
             last_pid = pid
+    if end == 4:  # not one whole record: nothing to restore
+        return None, clean, magic, end
     return (last_pid, [r for r in order if r[5] >= 0], held), clean, magic, end
 
 

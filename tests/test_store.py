@@ -321,13 +321,13 @@ def test_a_store_of_ones_own_saves_the_snapshot(srun, check):
     eq(Ram.saves, 200)
     eq(S.loads(b""), None)
     eq(S.loads(b"junk"), None)
-    eq(S.loads(S._MAGIC + b"\x00\x01"), None, "not one whole record: nothing")
+    eq(S.loads(S._MAGIC + b"\\x00\\x01"), None, "not one whole record: nothing")
 
     class Untouched(Client):
         def restore(self, *a):
             raise AssertionError("restore() called with nothing to restore")
 
-    for data in (S._MAGIC, S._MAGIC + b"\x21\x05\x00", b"UMQ1\x00\x01"):
+    for data in (S._MAGIC, S._MAGIC + b"\\x21\\x05\\x00", b"UMQ1\\x00\\x01"):
         write("e", data)
         eq(S.FileStore("e").load(Untouched()), 0, data)
     rm("e")

@@ -1215,8 +1215,8 @@ def case_r2_store_saves_pubrec():
     saved = []
 
     class Store:
-        def save(self, cl):
-            saved.append([m[5] for m in cl.inflight])
+        def save(self, snap):
+            saved.append([m[5] for m in snap[1] if m[5]])
 
     c.store = Store()
     c.publish("t", b"A", qos=2)
@@ -1278,10 +1278,11 @@ class SnapStore:
         self.net = net
         self.snaps = []
 
-    def save(self, c):
-        self.snaps.append({"lastpid": c._lastpid, "q2": sorted(c._qos2_in), "out": len(self.net.out),
-                           "inflight": [(m[4], m[5]) for m in c.inflight],
-                           "queued": [m[4] for m in c.msg_to_send]})
+    def save(self, snap):  # snap: the client's snapshot() (last pid, messages, held)
+        last, ms, held = snap
+        self.snaps.append({"lastpid": last, "q2": sorted(held), "out": len(self.net.out),
+                           "inflight": [(m[4], m[5]) for m in ms if m[5]],
+                           "queued": [m[4] for m in ms if not m[5]]})
 
     def last(self):
         return self.snaps[-1]

@@ -77,14 +77,13 @@ class socket:
     socket = _Sock
 
 
-def wrap_socket(s, server_hostname, cert_reqs=2, cadata=None, cert=None, key=None, **_):
+def context(server_hostname=None, cert_reqs=2, cadata=None, cert=None, key=None, **_):
     """The legacy ssl=True + ssl_params on CPython: an SSLContext built from
-    wrap_socket()'s arguments (cadata DER or PEM; cert and key as file paths). The
-    handshake is left to the reads and writes that follow."""
+    wrap_socket()'s arguments (cadata DER or PEM; cert and key as file paths)."""
     c = ssl.create_default_context(cadata=cadata)
     if not cert_reqs:
         c.check_hostname = False
         c.verify_mode = ssl.CERT_NONE
     if cert:
         c.load_cert_chain(cert, key)
-    return c.wrap_socket(s, server_hostname=server_hostname, do_handshake_on_connect=False)
+    return c

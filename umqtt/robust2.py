@@ -608,8 +608,8 @@ class MQTTClient(_Client):
                 f = getattr(s, event, None)
                 if f:
                     f(self, *args)
-                else:  # a store with only save(client): the whole snapshot() each time
-                    s.save(self)
+                else:  # a store with only save(): the whole snapshot() each time
+                    s.save(self.snapshot())
             except Exception as e:  # (OSError, MemoryError; a store's own bug too)
                 self.log("store failed", repr(e))
 
@@ -617,7 +617,7 @@ class MQTTClient(_Client):
         """What the store saves: (the last pid drawn, the kept messages in send order as
         [topic, msg, retain, qos, pid, state], the incoming QoS 2 pids held)."""
         ms = [list(m) for m in self.inflight]
-        ms += [list(m) for m in self.msg_to_send if m[_QOS]]
+        ms += [list(m) for m in self.msg_to_send if m[_QOS] and m[_STATE] != _DROPPED]
         return self._lastpid, ms, sorted(self._qos2_in)
 
     def restore(self, last_pid, messages, held):

@@ -67,10 +67,13 @@ def wrap(c, s):
         for k in ("cadata",) if cp else ("cadata", "cert", "key"):
             if k in p and not (cp and isinstance(p[k], str)):
                 p[k] = der(p[k])
-        if cp:
-            from ._cpython import wrap_socket
+        if cp:  # (the context is built once: loading it takes CPython ~50 ms)
+            ctx = getattr(c, "_tls_context", None)
+            if ctx is None:
+                from ._cpython import context
 
-            r = wrap_socket(r, **p)
+                ctx = c._tls_context = context(**p)
+            r = ctx.wrap_socket(r, server_hostname=p["server_hostname"], do_handshake_on_connect=False)
         else:
             from ssl import wrap_socket  # MicroPython < 1.23 finds its ussl so too
 

@@ -18,6 +18,8 @@ committed copy), renders README.rst's text between `.. bench-begin` and `.. benc
 from that file (readme_block()) and draws bench/chart.png from it.
 tests/test_bench.py checks that README's block is what the committed bench/bench.json
 renders to. --write refuses --quick and a run in which ours failed to measure.
+--render makes the block and the chart again from bench/bench.json without measuring
+(after a change to readme_block() or chart()).
 
 The peers are fetched from PyPI into bench/peers/ (not committed) on the first run:
 micropython-umqtt.simple 1.3.4, micropython-umqtt.simple2 2.2.0 and
@@ -815,7 +817,7 @@ def readme_block(doc):
     pairs = [(o, p) for o, p in REPLACES if o in keys and p in keys]
     rp = [(_spread(run_ratios(res, f, o, p)), f, o, p) for f in TIMED for o, p in pairs]
     rp = max([x for x in rp if x[0] is not None], default=None)
-    peers = sorted({p for k in keys for p in cl[k]["packages"]})
+    peers = list(dict.fromkeys(p for k in keys for p in cl[k]["packages"]))
     commit = m.get("umqtt_commit") or "?"
     text = ("The run of %s: ``%s`` (%.0f s) on %s, %s cores; MicroPython %s unix port (%s %s build, "
             "``-X heapsize=%dk``), mosquitto %s on loopback, mpy-cross %s, %d-byte payloads. Ours: ``umqtt/`` "
@@ -825,10 +827,10 @@ def readme_block(doc):
                " with uncommitted changes" if m.get("umqtt_changed") else "", ", ".join(peers) or "none",
                m["runs"], "" if m["runs"] == 1 else "s"))
     if sp:
-        text += (" Between runs, one client's figure moved by up to %.0f %% of its median (%s, %s)"
-                 % (sp[0] * 100, short[sp[1]], label[sp[2]]))
-        text += (", ours ÷ a peer's by up to %.0f %% (%s, %s ÷ %s)." % (
-            rp[0] * 100, short[rp[1]], label[rp[2]], label[rp[3]]) if rp else ".")
+        text += (" Between runs, one client's figure moved by up to %.0f %% of its median (that of %s in "
+                 "\"%s\")" % (sp[0] * 100, label[sp[2]], short[sp[1]]))
+        text += (", ours ÷ a peer's by up to %.0f %% (%s ÷ %s in \"%s\")." % (
+            rp[0] * 100, label[rp[2]], label[rp[3]], short[rp[1]]) if rp else ".")
     if m.get("missing_peers"):
         text += " Not measured (not downloaded): %s." % ", ".join(m["missing_peers"])
     L = [BEGIN, "", _para(text), "",
@@ -840,7 +842,7 @@ def readme_block(doc):
         for f, k in bad:
             s = res[f][k]
             # file names without their folder: the client's own files, not this repository's
-            why = re.sub(r"\S*/", "", s["detail"]).replace("`", "'")
+            why = re.sub(r"[\w.-]+/", "", s["detail"]).replace("`", "'")
             L.append(_para("* %s, %s: %s in %d of %d runs%s" % (
                 label[k], short[f], {"crash": "crashed", "hang": "hung", "lost": "lost messages"}.get(
                     s["failed_as"], "failed"), s["failed"], s["n"],
@@ -858,8 +860,10 @@ def readme_block(doc):
                     row.append("–")
                 elif b == 0:
                     row.append("both 0" if round(a, 1) == 0 else "%s vs 0" % fmt(a))
+                elif r is None:
+                    row.append("–")
                 else:
-                    row.append("%.2fx" % r if r is not None else "–")
+                    row.append("%.2fx" % r if r >= 0.1 or r == 0 else "%.2gx" % r)
             rows.append(row)
         L.append(_rst_table(rows))
     mp = doc.get("mpy")
@@ -1016,7 +1020,16 @@ def main(argv=None):
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("--write", action="store_true",
                     help="update bench/bench.json, bench/chart.png and README.rst's benchmark block")
+    ap.add_argument("--render", action="store_true",
+                    help="no run: README.rst's benchmark block and bench/chart.png again from bench/bench.json")
     a = ap.parse_args(argv)
+    if a.render:
+        bootstrap()
+        with open(JSON_PATH) as f:
+            doc = json.load(f)
+        write(doc, draw=have_matplotlib(install=True))
+        log("bench: README.rst's benchmark block (and bench/chart.png) from %s" % JSON_PATH)
+        return 0
     if a.write and a.quick:
         ap.error("--write takes a full run: README's figures are not --quick's")
     bootstrap()

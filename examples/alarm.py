@@ -26,6 +26,7 @@ while not ROUNDS or n < ROUNDS:
     if c.is_conn_issue():
         c.reconnect()
     c.check_msg()
+    c.send_queue()  # what waited while offline, as far as the window allows
     if not c.things_to_do():
         pass  # everything delivered: a real device could sleep here
     time.sleep(0.05)

@@ -34,6 +34,7 @@ while not ROUNDS or n < ROUNDS:
     if c.is_conn_issue():
         c.reconnect()
     c.check_msg()
+    c.send_queue()  # what waited while offline, as far as the window allows
     # take back the presses that are too old to matter and were not sent yet
     for m in [m for m in c.msg_to_send if m[4] in pending]:
         if ticks_diff(ticks_ms(), pending[m[4]]) > DEADLINE_MS:

@@ -32,6 +32,7 @@ while not ROUNDS or n < ROUNDS:
     if c.is_conn_issue():
         c.reconnect()
     c.check_msg()
+    c.send_queue()  # what waited while offline, as far as the window allows
     time.sleep(0.02)
     n += 1
 print("policy example done, queued:", len(c.msg_to_send))

@@ -19,6 +19,7 @@ while c.things_to_do() and ticks_diff(ticks_ms(), t) < 5000:  # at most 5 s awak
     if c.is_conn_issue():
         c.reconnect()
     c.check_msg()
+    c.send_queue()  # what waited while offline, as far as the window allows
     time.sleep(0.01)
 print("going to sleep with", c.things_to_do(), "unacknowledged")
 c.disconnect()

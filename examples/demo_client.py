@@ -69,6 +69,7 @@ while i < N or c.things_to_do() or len(set(got)) < N:
         if i % 20 == 0:
             say("published %d" % i)
     c.check_msg()
+    c.send_queue()  # what waited while offline, as far as the window allows
     sleep_ms(2)
 uniq = set(got)
 say("published %d, confirmed by the broker %d, received back %d (%d duplicates: QoS 1 "

@@ -27,6 +27,7 @@ while not ROUNDS or n < ROUNDS:
         c.publish(TOPIC + "/temperature", b"%d" % read_temperature(n))
         sent += 1
     c.check_msg()
+    c.send_queue()  # what waited while offline, as far as the window allows
     time.sleep(0.05)  # one reading a minute on a real device
     n += 1
 print("readings sent:", sent, "of", n)

@@ -202,3 +202,40 @@ def test_256_mb_announcement_is_skipped_and_reported(run):
     assert b.error is None, b.error
     assert b"\x40\x02\x00\x05" in b.got, "the skipped message was acknowledged: %r" % bytes(b.got[:20])
     assert "grew" in out
+
+
+def test_2_2_0_robust2_device_suite_flows(run):
+    # the flows of fizista's robust2 device suite, through the public API: the socket
+    # dies behind the client's back, messages are queued, reconnect() brings the link
+    # back at once on a LAN (as 2.2.0's blocking one did), the application subscribes
+    # BEFORE send_queue() publishes what waited, and everything comes back
+    run("""
+    from umqtt.robust2 import MQTTClient as R
+    c = client("dev-suite", cls=R)
+    inbox, st = Inbox(), Status()
+    c.set_callback(inbox)
+    c.set_callback_status(st)
+    c.connect()
+    t = name("dev-suite/q0/")
+    c.sock.close()
+    eq(c.publish(t, "test QoS 0"), None)
+    check(c.is_conn_issue(), "the dead socket was found")
+    eq(c.reconnect(), 0, "connected again within the call")
+    c.check_msg()
+    c.subscribe(t + "#")
+    check(c.send_queue(), "everything queued went out")
+    until(lambda: inbox.msgs, [c], what="the queued QoS 0 message, after the SUBSCRIBE")
+    eq(inbox.msgs[0][:2], (t.encode(), b"test QoS 0"))
+    # QoS 1: kept while offline, sent by send_queue(), acknowledged
+    t = name("dev-suite/q1/")
+    c.sock.close()
+    pid = c.publish(t, "test QoS 1", qos=1)
+    check(pid and c.is_conn_issue())
+    eq(c.things_to_do(), 1)
+    c.reconnect()
+    check(c.send_queue())
+    until(lambda: st.of(pid), [c], what="PUBACK")
+    eq(st.of(pid), [errno.SDELIVERED])
+    eq(c.things_to_do(), 0)
+    c.disconnect()
+    """)

@@ -75,6 +75,7 @@ def test_offline_queue_is_sent_in_order_once_the_broker_is_up(run, own_mosquitto
         check(c.reconnect() is None or not c.is_conn_issue())
         check(ticks_diff(ticks_ms(), t0) < 20000, "reconnected in time")
         sleep_ms(10)
+    c.send_queue()  # (as the peer's loop does: the queue waits for it after a reconnect)
     until(lambda: c.things_to_do() == 0 and len(inbox.msgs) == 7, [c, s])
     got = inbox.payloads()
     check(b"zero" in got)

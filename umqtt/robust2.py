@@ -44,6 +44,8 @@ _BUGS = (4, 51)  # a bad argument: raised to the caller, not an outage
 _REFUSALS = (21, 22, 24, 25)  # CONNACK refusals that retrying will not change
 _OURS = (7, 28, 30, 53)  # link ends we caused or detected: DROP_AFTER does not count them
 _DEAD = (7, 53)  # the link was found dead: is_keepalive() is False
+_FAILURES = (OSError, MQTTException, ValueError)  # what a failing link raises (MicroPython's
+# TLS: a ValueError for a certificate refused)
 _ECONNOT = const(28)
 _ENOACK = const(53)
 _SUBSCRIBE = const(0x82)
@@ -199,6 +201,7 @@ class MQTTClient(_Client):
     RESUBSCRIBE = True  # renew subscriptions when the broker lost the session
     DROP_AFTER = 3  # the broker closed the link this many times in a row right after the
     # same message was re-sent: it refuses it (too big, not allowed): dropped, SDROPPED
+    CONNECT_WAIT = 10  # ms reconnect() may wait for the network in one call
     DELAY_MIN = 500  # ms before the second connection attempt; doubles up to
     DELAY_MAX = 60000  # ms, with jitter: see delay()
     PLACES = ("?", "connect", "publish", "subscribe", "reconnect", "sendqueue", "disconnect",
@@ -216,7 +219,8 @@ class MQTTClient(_Client):
         self._state = _OFFLINE
         self._place = 1  # where the attempt under way was started (PLACES)
         self._fails = 0  # attempts since a link last carried a packet
-        self._due = 0  # ticks_ms when the next attempt may start
+        self._due = 0  # ticks_ms when the next attempt may start ...
+        self._wait_ms = 0  # ... delay() ms after the failure
         self._up_at = 0  # ticks_ms of the last CONNACK
         self._renew = False  # the remembered subscriptions are to be renewed: a new
         # session, or one remembered while offline; resubscribe() does it once online
@@ -286,13 +290,13 @@ class MQTTClient(_Client):
         for pid, s in self._pending():  # with the pid subscribe() returned
             if self.sock:
                 self._try(self._place, _Client._send_filters, s[0], s[1], pid)
-        while self.sub_to_send and self.sock:
-            self._subscribe_now(self.sub_to_send.pop(0))
+        self._send_subscriptions()
         if self.RESUBSCRIBE:
             self.resubscribe()
         if not session_present:  # published anew once the subscriptions are back, so
             self._resend_inflight(False)  # that replies on them are not missed
-        self.send_queue()
+        # (the queue waits for send_queue(), the next publish() or an answer, as in
+        # 2.2.0: a program may subscribe first)
         if dropped:
             self._drop(dropped, "the broker closed the link", self.DROP_AFTER, "times right after it (%s())" % self.PLACES[self._place])
 
@@ -341,6 +345,8 @@ class MQTTClient(_Client):
         # With the socket open it was something else (a bad argument, an error raised by
         # a callback): the caller's to see. "Not connected" keeps the outage's cause.
         code = e.args[0] if isinstance(e, MQTTException) else None
+        if code == _ECONNOT and self._state == _CONNECTING:  # (ping() before CONNACK)
+            return None
         if self.sock or code in _BUGS:
             raise e
         if self._state == _ONLINE and ticks_diff(self.last_cpacket, self._up_at) >= 0:
@@ -350,7 +356,12 @@ class MQTTClient(_Client):
                 self._last_end = self._fails and e
             if code in _REFUSALS:  # retrying will not change it: the longest wait
                 self._fails = 16
-            self._due = ticks_add(ticks_ms(), int(self.delay(self._fails)))
+            # the first attempt after a link that was up goes at once; after that, and
+            # after a failed attempt, delay() (a broker that accepts and drops the
+            # client at once is not hammered: links without a packet count as attempts)
+            once = self._state == _ONLINE and self._fails <= 1
+            self._wait_ms = 0 if once else int(self.delay(self._fails))
+            self._due = ticks_add(ticks_ms(), self._wait_ms)
             self.forget_address()  # resolved again for the next attempt
             self._state = _OFFLINE
         elif code == _ECONNOT and self.conn_issue:
@@ -363,7 +374,7 @@ class MQTTClient(_Client):
         # f(self, *args), a connection failure kept in conn_issue; None then
         try:
             return f(self, *args)
-        except (OSError, MQTTException) as e:
+        except _FAILURES as e:
             return self._issue(e, place)
 
     def delay(self, fails):
@@ -379,7 +390,7 @@ class MQTTClient(_Client):
         self._place = 1
         try:
             _Client.connect(self, clean_session)
-        except (OSError, MQTTException) as e:
+        except _FAILURES as e:
             if not self.sock:  # the attempt failed (else _issue raises e)
                 self._state = _CONNECTING
             return self._issue(e, 1)
@@ -392,16 +403,25 @@ class MQTTClient(_Client):
         else None. The server's name is resolved once per attempt, the one step that
         may block."""
         if self._state != _CONNECTING:
-            if self._fails and ticks_diff(ticks_ms(), self._due) < 0:
+            # (a wait longer than the one set means the ticks went round: due long ago)
+            if self._fails and 0 < ticks_diff(self._due, ticks_ms()) <= self._wait_ms:
                 return None
             self._fails += 1
             self._place = 4
             self._state = _CONNECTING
             try:
                 _Client.start_connect(self, False)
-            except (OSError, MQTTException) as e:
+            except _FAILURES as e:
                 return self._issue(e, 4)
-        return self.session_present if _Client.check_msg(self) == 0x20 else None
+        # a network that answers at once (a LAN) is connected within this call, as by
+        # 2.2.0's reconnect(); any other waits for the next call
+        t = ticks_ms()
+        while _Client.check_msg(self) != 0x20:
+            left = self.CONNECT_WAIT - ticks_diff(ticks_ms(), t)
+            if left <= 0 or self._state != _CONNECTING:
+                return None
+            self._link_wait(left)
+        return self.session_present
 
     def _pending(self):
         # the unanswered (UN)SUBSCRIBEs, oldest first: pids are drawn in turn, and a
@@ -445,9 +465,13 @@ class MQTTClient(_Client):
     def disconnect(self):
         self._try(6, _Client.disconnect)
         self._state = _OFFLINE
+        self._fails = 0  # (an application's disconnect: no backoff before the next)
 
     def ping(self):
-        self._try(7, _Client.ping)
+        try:  # (not through _try: its *args would allocate at every keep-alive ping)
+            _Client.ping(self)
+        except _FAILURES as e:
+            self._issue(e, 7)
 
     def wait_msg(self):
         self._reading_in = 8
@@ -465,16 +489,19 @@ class MQTTClient(_Client):
     def publish(self, topic, msg, retain=False, qos=0):
         """Sends now when it can, else queues; a QoS >= 1 message is kept until its flow
         completes. Returns the pid of a QoS >= 1 message (sent or queued), else None."""
+        if self._state == _ONLINE and self.msg_to_send._count:  # the backlog goes first
+            self.send_queue()
         online = self._state == _ONLINE and not self.msg_to_send._count
         if not qos and online:
             try:  # the common QoS 0 case, without allocating
                 return _Client.publish(self, topic, msg, retain)
-            except (OSError, MQTTException) as e:
+            except _FAILURES as e:
                 self._issue(e, 2)  # (kept below, if KEEP_QOS0)
         _check_qos(qos)
         t = self._publish_topic(topic, qos)
+        msg = _encode(msg, 268435451 - len(t))
         if type(msg) is not bytes:  # a kept payload is a copy: the caller may reuse its buffer
-            msg = bytes(_encode(msg, 268435451 - len(t)))
+            msg = bytes(msg)
         pid = self._newpid() if qos else None
         try:
             m = [t, msg, bool(retain), qos, pid, _QUEUED]
@@ -583,7 +610,7 @@ class MQTTClient(_Client):
                     f(self, *args)
                 else:  # a store with only save(client): the whole snapshot() each time
                     s.save(self)
-            except (OSError, MemoryError) as e:
+            except Exception as e:  # (OSError, MemoryError; a store's own bug too)
                 self.log("store failed", repr(e))
 
     def snapshot(self):
@@ -609,17 +636,28 @@ class MQTTClient(_Client):
         self._qos2_in.update(held)
 
     def send_queue(self):
-        """Sends queued messages, oldest first, while the in-flight window has room, then
-        queued subscriptions. True when both queues are empty."""
+        """Sends queued messages, oldest first, while the in-flight window has room (at
+        most CONFIRM_QUEUE_MAX messages a call), then queued subscriptions. True when
+        both queues are empty."""
         q = self.msg_to_send
-        while q._count and self._state == _ONLINE and len(self.inflight) < self.CONFIRM_QUEUE_MAX:
+        n = self.CONFIRM_QUEUE_MAX  # (QoS 0 included: a call's work is bounded)
+        while q._count and self._state == _ONLINE and len(self.inflight) < self.CONFIRM_QUEUE_MAX and n:
             m = q.pop(0)  # (out of the queue before _send keeps it in flight)
             if not self._send(m):  # a QoS 0 message not sent: still the first
                 q.insert(0, m)
                 break
-        while self.sub_to_send and self._state == _ONLINE:
-            self._subscribe_now(self.sub_to_send.pop(0))
+            n -= 1
+        self._send_subscriptions()
         return not (q._count or self.sub_to_send)
+
+    def _send_subscriptions(self):
+        # the queued (UN)SUBSCRIBEs, in order; one that fails stays first
+        q = self.sub_to_send
+        while q and self._state == _ONLINE:
+            p = self._try(3, _Client._send_filters, q[0][0], q[0][1], self._newpid())
+            if not p:
+                return
+            self.sub_to_confirm[p] = q.pop(0)
 
     # -- subscriptions
 

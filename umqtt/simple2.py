@@ -61,6 +61,7 @@ _POLLOUT = const(4)
 _OUT_SIZE = const(128)  # bytes of the outgoing packet buffer
 _IN_SIZE = const(64)  # bytes of the incoming packet buffer to start with
 _IN_KEEP = const(2048)  # a buffer grown past this is given back after its packet
+_SUBACK_MOST = const(4096)  # the largest SUBACK taken without a max_size (a code per filter)
 _TIMER_EVERY = const(50)  # ms between looks at the keep-alive and message timers
 _MAX_REMAINING = const(268435455)  # what 4 bytes of Remaining Length can say
 _HELD_MOST = const(1 << 19)  # the most an incoming message may take by default
@@ -403,8 +404,12 @@ class MQTTClient:
         self._addr = None  # resolved afresh each time, as 2.2.0 does
         self.start_connect(clean_session)
         while self._advance_link() != _CONNACK:
-            self._wait(_POLLIN if self._link == _LINK_CONNACK else _POLLOUT, 10)
+            self._link_wait(10)
         return self.session_present
+
+    def _link_wait(self, ms):
+        # until the connection attempt can go a step further, ms at most
+        self._wait(_POLLIN if self._link == _LINK_CONNACK else _POLLOUT, ms)
 
     def start_connect(self, clean_session=True):
         """Starts connecting and returns at once (name resolution aside: the address is
@@ -501,6 +506,7 @@ class MQTTClient:
             # connected socket: writable once connected, or failed (the first write of
             # the handshake then says how).
             if self.ssl:
+                self._poll.modify(self.sock, _POLLOUT)
                 if not self._poll.poll(0):
                     return None
                 from .tls import wrap
@@ -688,7 +694,7 @@ class MQTTClient:
                 self._timers_due = ticks_add(now, _TIMER_EVERY)
                 self._check_timers(now)
             return r
-        except (OSError, MQTTException) as e:
+        except Exception as e:  # (and a callback's: a subclass tells them apart)
             return self.on_link_error(e)
 
     def _check_timers(self, now):
@@ -722,7 +728,10 @@ class MQTTClient:
             r = self.check_msg()
             if r or not self.sock:
                 return r
-            self._wait(_POLLIN, _TIMER_EVERY * 4)
+            if self._link == _LINK_UP:
+                self._wait(_POLLIN, _TIMER_EVERY * 4)
+            else:
+                self._link_wait(_TIMER_EVERY * 4)
 
     def _receive(self):
         # Runs the receive state machine as far as the bytes that have arrived allow;
@@ -804,7 +813,7 @@ class MQTTClient:
             if first & 0x06 == 0x06:  # QoS 3 [MQTT-3.3.1-4]
                 self._fail(_EPROTO)
         elif first == _SUBACK:  # a pid and a code at least; held whole, within max_size
-            if length < 3 or self.max_size is not None and length > self.max_size:
+            if length < 3 or length > (_SUBACK_MOST if self.max_size is None else self.max_size):
                 self._fail(_EPROTO)
         elif first == _PINGRESP:
             if length:
@@ -831,7 +840,7 @@ class MQTTClient:
                 self._set_buffer(bytearray(held))
             except MemoryError:  # a PUBLISH: what fits then, the rest skipped
                 if kind != _PUBLISH:
-                    raise
+                    self._fail(_EPROTO)  # (a SUBACK that large is not an answer of ours)
                 held = len(self._in)
         self._rx_state = _RX_BODY
         self._rx_into = self._in
@@ -894,7 +903,10 @@ class MQTTClient:
             self._fail(_EPROTO)
         self.session_present = flags
         if not flags:  # a new session: no QoS 2 message is half received (a new set:
-            self._qos2_in = set()  # one a callback still holds is the old session's)
+            held = self._qos2_in  # one a callback still holds is the old session's)
+            self._qos2_in = set()
+            for pid in held:
+                self.on_qos2(pid, False)
         self._link = _LINK_UP
         self._timers_due = self.last_cpacket
         self.on_connect(flags)

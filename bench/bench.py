@@ -2,12 +2,24 @@
 run, on the MicroPython unix port, against one mosquitto on loopback.
 
     python3 bench/bench.py              # from a fresh checkout: sets up, fetches, measures
+    python3 bench/bench.py --write      # ... and updates bench/bench.json, bench/chart.png
+                                        # and README.rst's benchmark block
 
 (about two minutes). It runs tests/setup.sh first when .venv is not ready, then
 re-runs itself under .venv/bin/python. Options: --runs N (default 7), --quick (1 run,
 small counts, ours plus the peers already downloaded; what tests/test_bench.py runs),
 --clients a,b (keys of CLIENTS below), --heap KIB, --payload BYTES, --out DIR (default
-bench/out), --no-chart.
+bench/out), --no-chart, --write.
+
+README.rst's benchmark figures are generated, never typed: every run writes the run's
+summary (bench.json: medians, min-max, each run's value, the targets, our .mpy files'
+sizes, the commit measured) to --out, and --write copies it to bench/bench.json (the
+committed copy), renders README.rst's text between `.. bench-begin` and `.. bench-end`
+from that file (readme_block()) and draws bench/chart.png from it.
+tests/test_bench.py checks that README's block is what the committed bench/bench.json
+renders to. --write refuses --quick and a run in which ours failed to measure.
+--render makes the block and the chart again from bench/bench.json without measuring
+(after a change to readme_block() or chart()).
 
 The peers are fetched from PyPI into bench/peers/ (not committed) on the first run:
 micropython-umqtt.simple 1.3.4, micropython-umqtt.simple2 2.2.0 and
@@ -83,6 +95,10 @@ VBIN = os.path.join(VENV, "bin")
 MICROPYTHON = os.path.join(VBIN, "micropython")
 MPY_CROSS = os.path.join(VBIN, "mpy-cross")
 PEERS_DIR = os.path.join(HERE, "peers")
+JSON_PATH = os.path.join(HERE, "bench.json")  # the committed summary (--write)
+CHART_PATH = os.path.join(HERE, "chart.png")  # the committed chart (--write)
+README = os.path.join(REPO, "README.rst")
+BEGIN, END = ".. bench-begin", ".. bench-end"
 MATPLOTLIB = "matplotlib==3.11.2"
 
 # name, version, sha256 of the sdist on PyPI
@@ -580,10 +596,22 @@ def summary(runs, keys):
     return out
 
 
+def run_values(s):
+    """One figure's value in each run (None where the run did not measure it), from
+    summary()'s entry or bench.json's."""
+    if "values" in s:
+        return s["values"]
+    return [r["value"] if r["state"] == "ok" else None for r in s["runs"]]
+
+
+def run_ratios(summ, fig, a, b):
+    """a's value / b's, run by run, where both were measured."""
+    return [x / y for x, y in zip(run_values(summ[fig][a]), run_values(summ[fig][b])) if x is not None and y]
+
+
 def ratio(summ, fig, a, b):
     """The median over runs of a's value / b's in the same run (both measured), or None."""
-    rs = [x["value"] / y["value"] for x, y in zip(summ[fig][a]["runs"], summ[fig][b]["runs"])
-          if x["state"] == y["state"] == "ok" and x["value"] is not None and y["value"]]
+    rs = run_ratios(summ, fig, a, b)
     return statistics.median(rs) if rs else None
 
 
@@ -718,6 +746,169 @@ SHORT = {"qos0_rate": "QoS 0 publish, msg/s", "qos1_rate": "QoS 1, waiting for e
          "heap_connect": "heap after import + connect, bytes", "min_heap": "smallest heap that works, KiB"}
 
 
+# README's ratio table: ours / the client it replaces
+REPLACES = [("ours-simple2", "simple"), ("ours-simple2", "simple2-2.2.0"), ("ours-robust2", "robust2-2.2.0")]
+TIMED = [f for f, v in FIGURES.items() if v[1] in ("msg/s", "µs")]  # the figures that move between runs
+
+
+def summary_doc(meta, summ, tg, keys, mpy):
+    """bench.json: the run's summary, all that README's block and the chart are made
+    from. mpy: {"files": {name: bytes} (ours), "loaded": {ours key: [name]}}."""
+    res = {}
+    for fig in FIGURES:
+        res[fig] = {}
+        for k in keys:
+            s = summ[fig][k]
+            res[fig][k] = {x: s[x] for x in ("median", "min", "max", "state", "n", "failed", "detail")}
+            res[fig][k]["values"] = run_values(s)
+            # how the failed runs failed (the first's): crash, hang or lost
+            res[fig][k]["failed_as"] = next((r["state"] for r in s["runs"] if r["state"] not in ("ok", "n/a")), None)
+    return {"meta": meta,
+            "clients": {k: {"label": CLIENTS[k][0], "api": CLIENTS[k][1], "ours": CLIENTS[k][3],
+                            "packages": [" ".join(PEERS[p][:2]) for p in CLIENTS[k][2] or []]} for k in keys},
+            "figures": {f: {"label": v[0], "short": SHORT[f], "unit": v[1], "higher_is_better": v[2]}
+                        for f, v in FIGURES.items()},
+            "results": res, "targets": tg, "mpy": mpy}
+
+
+def _spread(vals):
+    vals = [v for v in vals if v is not None]
+    if len(vals) < 2 or not statistics.median(vals):
+        return None
+    return (max(vals) - min(vals)) / statistics.median(vals)
+
+
+def _para(text):
+    import textwrap
+
+    return textwrap.fill(text, 88, break_long_words=False, break_on_hyphens=False)
+
+
+def _rst_table(rows):
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    line = "  ".join("=" * x for x in w)
+
+    def row(r):
+        return "  ".join(c.ljust(x) for c, x in zip(r, w)).rstrip()
+
+    return "\n".join([line, row(rows[0]), line] + [row(r) for r in rows[1:]] + [line])
+
+
+def _readme_cell(s):
+    st = s["state"]
+    if s["median"] is None:
+        return {"crash": "crashes", "hang": "hangs", "lost": "loses messages"}.get(st, st)
+    t = fmt(s["median"])
+    if st == "partly":
+        t += " (%d of %d runs failed)" % (s["failed"], s["n"])
+    return t
+
+
+def readme_block(doc):
+    """README.rst's benchmark block, markers included, from bench.json's content only."""
+    m, cl, res = doc["meta"], doc["clients"], doc["results"]
+    keys = list(cl)
+    label = {k: cl[k]["label"] for k in keys}
+    figs = list(doc["figures"])
+    short = {f: doc["figures"][f]["short"] for f in figs}
+    # how far the timed figures moved between runs: one client's, and ours / a peer's
+    sp = [(_spread(res[f][k]["values"]), f, k) for f in TIMED for k in keys]
+    sp = max([x for x in sp if x[0] is not None], default=None)
+    pairs = [(o, p) for o, p in REPLACES if o in keys and p in keys]
+    rp = [(_spread(run_ratios(res, f, o, p)), f, o, p) for f in TIMED for o, p in pairs]
+    rp = max([x for x in rp if x[0] is not None], default=None)
+    peers = list(dict.fromkeys(p for k in keys for p in cl[k]["packages"]))
+    commit = m.get("umqtt_commit") or "?"
+    text = ("The run of %s: ``%s`` (%.0f s) on %s, %s cores; MicroPython %s unix port (%s %s build, "
+            "``-X heapsize=%dk``), mosquitto %s on loopback, mpy-cross %s, %d-byte payloads. Ours: ``umqtt/`` "
+            "as of commit %s (the last to change it)%s; the peers, from PyPI: %s. Each figure is the median of %d run%s."
+            % (m["date"], m["command"], m["seconds"], m["machine"], m["cpus"], m["micropython"], m["bits"],
+               m["micropython_build"], m["heap_kib"], m["mosquitto"], m["mpy_cross"], m["payload"], commit[:12],
+               " with uncommitted changes" if m.get("umqtt_changed") else "", ", ".join(peers) or "none",
+               m["runs"], "" if m["runs"] == 1 else "s"))
+    if sp:
+        text += (" Between runs, one client's figure moved by up to %.0f %% of its median (that of %s in "
+                 "\"%s\")" % (sp[0] * 100, label[sp[2]], short[sp[1]]))
+        text += (", ours ÷ a peer's by up to %.0f %% (%s ÷ %s in \"%s\")." % (
+            rp[0] * 100, label[rp[2]], label[rp[3]], short[rp[1]]) if rp else ".")
+    if m.get("missing_peers"):
+        text += " Not measured (not downloaded): %s." % ", ".join(m["missing_peers"])
+    L = [BEGIN, "", _para(text), "",
+         _rst_table([["figure"] + [label[k] for k in keys]]
+                    + [[short[f]] + [_readme_cell(res[f][k]) for k in keys] for f in figs])]
+    bad = [(f, k) for f in figs for k in keys if res[f][k]["failed"]]
+    if bad:
+        L += ["", "Failures:", ""]
+        for f, k in bad:
+            s = res[f][k]
+            # file names without their folder: the client's own files, not this repository's
+            why = re.sub(r"[\w.-]+/", "", s["detail"]).replace("`", "'")
+            L.append(_para("* %s, %s: %s in %d of %d runs%s" % (
+                label[k], short[f], {"crash": "crashed", "hang": "hung", "lost": "lost messages"}.get(
+                    s["failed_as"], "failed"), s["failed"], s["n"],
+                " (``%s``)" % why if why else "")).replace("\n", "\n  "))
+    if pairs:
+        L += ["", _para("Ours ÷ the client it replaces: the median over the runs of the two clients' figures' "
+                        "ratio in the same run (msg/s: higher is better; bytes, KiB, µs: lower is better):"), ""]
+        rows = [["figure"] + ["%s ÷ %s" % (label[o].replace("ours: ", "ours "), label[p]) for o, p in pairs]]
+        for f in figs:
+            row = [short[f]]
+            for o, p in pairs:
+                a, b = res[f][o]["median"], res[f][p]["median"]
+                r = ratio(res, f, o, p)
+                if a is None or b is None:
+                    row.append("–")
+                elif b == 0:
+                    row.append("both 0" if round(a, 1) == 0 else "%s vs 0" % fmt(a))
+                elif r is None:
+                    row.append("–")
+                else:
+                    row.append("%.2fx" % r if r >= 0.1 or r == 0 else "%.2gx" % r)
+            rows.append(row)
+        L.append(_rst_table(rows))
+    mp = doc.get("mpy")
+    if mp and mp.get("files"):
+        L += ["", _para("Our ``.mpy`` files (mpy-cross's default options, as ``./compile.sh`` writes them), bytes: "
+                        "%s. Import, ``MQTTClient(...)`` and ``connect()`` loaded %s." % (
+                            ", ".join("``%s`` %s" % (n, fmt(b)) for n, b in sorted(mp["files"].items())),
+                            "; ".join("%s %s" % (", ".join("``%s``" % n for n in mp["loaded"][k]) or "nothing",
+                                                 "for " + label[k].replace("ours: ", ""))
+                                      for k in keys if k in mp["loaded"])))]
+    if doc.get("chart"):
+        L += ["", ".. image:: %s" % doc["chart"]["path"]]
+    L += ["", END]
+    return "\n".join(L)
+
+
+def replace_block(text, block):
+    i, j = text.find(BEGIN), text.find(END)
+    if i < 0 or j < i or text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise SystemExit("README.rst has no single %s ... %s block" % (BEGIN, END))
+    return text[:i] + block + text[j + len(END):]
+
+
+def write(doc, json_path=JSON_PATH, readme=README, chart_path=CHART_PATH, draw=True):
+    """--write: the chart from doc (when draw), then doc as json_path, then README's
+    block from doc."""
+    doc = dict(doc)
+    doc.pop("chart", None)
+    if draw:
+        chart(chart_path, doc["results"], doc["targets"], list(doc["clients"]), doc["meta"])
+        with open(chart_path, "rb") as f:
+            doc["chart"] = {"path": os.path.relpath(chart_path, os.path.dirname(readme)),
+                            "sha256": hashlib.sha256(f.read()).hexdigest()}
+    elif os.path.exists(chart_path):
+        os.remove(chart_path)  # a chart of another run would disagree with the figures
+    with open(json_path, "w") as f:
+        json.dump(doc, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    with open(readme) as f:
+        text = f.read()
+    with open(readme, "w") as f:
+        f.write(replace_block(text, readme_block(doc)))
+    return doc
+
+
 def chart(path, summ, tg, keys, meta):
     import matplotlib
 
@@ -811,7 +1002,10 @@ def versions():
     m = re.search(r"version (\S+)", mq)
     x = re.search(r"MicroPython (v\S+)", mx)
     v = mp[0].split()
+    bits = subprocess.run([MICROPYTHON, "-c", "import sys; print(sys.maxsize > 2**31)"], capture_output=True,
+                          text=True, timeout=30).stdout.strip()
     return {"micropython": "%s (git %s)" % (v[0], v[1]) if len(v) == 2 else mp[0], "micropython_build": mp[1].strip(),
+            "bits": {"True": "64-bit", "False": "32-bit"}.get(bits, "?"),
             "mosquitto": m.group(1) if m else "?", "mpy_cross": x.group(1).rstrip(";") if x else mx.strip()}
 
 
@@ -824,7 +1018,20 @@ def main(argv=None):
     ap.add_argument("--heap", type=int, default=HEAP, help="KiB of heap for the measuring runs (default %(default)s)")
     ap.add_argument("--payload", type=int, default=PAYLOAD, help="bytes of every message (default %(default)s)")
     ap.add_argument("--no-chart", action="store_true")
+    ap.add_argument("--write", action="store_true",
+                    help="update bench/bench.json, bench/chart.png and README.rst's benchmark block")
+    ap.add_argument("--render", action="store_true",
+                    help="no run: README.rst's benchmark block and bench/chart.png again from bench/bench.json")
     a = ap.parse_args(argv)
+    if a.render:
+        bootstrap()
+        with open(JSON_PATH) as f:
+            doc = json.load(f)
+        write(doc, draw=have_matplotlib(install=True))
+        log("bench: README.rst's benchmark block (and bench/chart.png) from %s" % JSON_PATH)
+        return 0
+    if a.write and a.quick:
+        ap.error("--write takes a full run: README's figures are not --quick's")
     bootstrap()
     sys.path.insert(0, os.path.join(REPO, "tests"))
     from brokers import Mosquitto, make_certs
@@ -846,7 +1053,8 @@ def main(argv=None):
     os.makedirs(a.out, exist_ok=True)
     work = os.path.join(a.out, "work")
     builds = {k: build(k, work, peer_dirs) for k in keys}
-    meta = dict(versions(), date=time.strftime("%Y-%m-%d %H:%M"), machine=platform.machine(), cpus=os.cpu_count(),
+    meta = dict(versions(), date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=platform.machine(),
+                cpus=os.cpu_count(), **git_state(),
                 runs=runs, quick=a.quick, payload=a.payload, heap_kib=a.heap,
                 counts={t: {k: v[1 if a.quick else 0] for k, v in c[1].items()} for t, c in COUNTS.items()},
                 command="python3 bench/bench.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
@@ -881,18 +1089,58 @@ def main(argv=None):
            "results": summ, "targets": tg}
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(doc, f, indent=1, ensure_ascii=False)
+    ours = [k for k in keys if CLIENTS[k][3]]
+    compact = summary_doc(meta, summ, tg, keys, {
+        "files": mpy_files(builds[ours[0]]) if ours else {},
+        "loaded": {k: mpy_loaded(summ["mpy_bytes"][k]) for k in ours}})
+    with open(os.path.join(a.out, "bench.json"), "w") as f:
+        json.dump(compact, f, indent=1, ensure_ascii=False)
+        f.write("\n")
     png = os.path.join(a.out, "chart.png")
-    if not a.no_chart and have_matplotlib(install=not a.quick):
-        chart(png, summ, tg, keys, meta)
+    draw = not a.no_chart and have_matplotlib(install=not a.quick)
+    if draw:
+        chart(png, compact["results"], compact["targets"], keys, meta)
         log("bench: wrote %s" % png)
     elif os.path.exists(png):
         os.remove(png)
-    log("bench: wrote %s and results.json in %.0f s" % (os.path.join(a.out, "results.md"), meta["seconds"]))
+    log("bench: wrote %s, results.json and bench.json in %.0f s" % (os.path.join(a.out, "results.md"),
+                                                                  meta["seconds"]))
     bad = [(f, k) for f in summ for k in keys if CLIENTS[k][3] and summ[f][k]["state"] not in ("ok", "n/a")]
     if bad:
         log("bench: ours failed to measure: %s" % ", ".join("%s/%s" % x for x in bad))
+        if a.write:
+            log("bench: --write: nothing written (README's figures must be a whole run's)")
         return 1
+    if a.write:
+        write(compact, draw=draw)
+        log("bench: wrote %s, %s and README.rst's benchmark block" % (JSON_PATH, CHART_PATH if draw else "no chart"))
     return 0
+
+
+def mpy_files(mpy):
+    """{name: bytes} of a build's umqtt/*.mpy (ours: every client has the same files)."""
+    return {f: os.path.getsize(os.path.join(mpy, "umqtt", f)) for f in sorted(os.listdir(os.path.join(mpy, "umqtt")))}
+
+
+def mpy_loaded(s):
+    """The .mpy files the heap run loaded (the first measured run's: the same in each)."""
+    loaded = next((r["modules"] for r in s["runs"] if r["state"] == "ok"), [])
+    return sorted(os.path.basename(m.split("=", 1)[1]) for m in loaded if m.split("=", 1)[1:] != [""])
+
+
+def git_state():
+    """The commit checked out, the last commit that changed umqtt/ (the code measured),
+    and whether umqtt/ differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+        code = subprocess.run(["git", "log", "-1", "--format=%H", "--", "umqtt"], cwd=REPO, capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+        st = subprocess.run(["git", "status", "--porcelain", "--", "umqtt"], cwd=REPO, capture_output=True,
+                            text=True, timeout=30).stdout.strip()
+    except OSError:
+        return {"commit": None, "umqtt_commit": None, "umqtt_changed": None}
+    return {"commit": head or None, "umqtt_commit": code or None, "umqtt_changed": bool(st) if head else None}
 
 
 if __name__ == "__main__":

@@ -185,6 +185,28 @@ class MessageQueue:
         return list(self) == list(other)
 
 
+class _Kept:
+    """The messages a snapshot holds, in send order: those in flight, then the QoS >= 1
+    messages queued. A view, not a copy: a store that compacts 1,000 messages on a
+    small heap needs no list of 1,000 (the store only reads them)."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def __iter__(self):
+        for m in self.c.inflight:
+            yield m
+        for m in self.c.msg_to_send:
+            if m[_QOS] and m[_STATE] != _DROPPED:
+                yield m
+
+    def __len__(self):
+        n = 0
+        for m in self:
+            n += 1
+        return n
+
+
 class MQTTClient(_Client):
     """simple2's client, made to survive outages: each call turns a connection failure
     into conn_issue = (exception, place) instead of raising it; QoS >= 1 messages are
@@ -241,7 +263,9 @@ class MQTTClient(_Client):
         for m in self.inflight:
             if m[_PID] == pid:
                 self.inflight.remove(m)
-                self._keep("remove", pid)
+                # (QoS 1: left to the next flush; a cut before it sends it once more, which
+                # QoS 1 allows. QoS 2: at once, else a cut would deliver it twice)
+                self._keep("remove", pid, m[_QOS] == 2)
                 self.cbstat(pid, status)
                 if self.msg_to_send._count:  # room in the window now
                     self.send_queue()
@@ -556,12 +580,11 @@ class MQTTClient(_Client):
         # fails it is re-sent after the reconnect. False: a QoS 0 message was not sent.
         if m[_QOS]:
             self.inflight.append(m)
-            if m[_STATE] == _QUEUED:
-                m[_STATE] = _SENT
-                self._keep("state", m[_PID], _SENT)
-            else:
-                m[_STATE] = _SENT
-                self._keep("add", m)  # before it goes out: after a power cut its pid is not reused
+            if m[_STATE] != _QUEUED:  # new: kept before it goes out (its pid is not reused)
+                self._keep("add", m)
+            # (queued -> in flight is not stored: restored as queued, a message is sent
+            # again with its pid, which a broker that has it takes as a repeat)
+            m[_STATE] = _SENT
         self._try(place, _Client.publish, m[0], m[1], m[2], m[3], False, m[4])
         return m[_QOS] or self.sock is not None
 
@@ -606,7 +629,10 @@ class MQTTClient(_Client):
         if s:
             try:
                 f = getattr(s, event, None)
-                if f:
+                if event == "flush":
+                    if f:
+                        f()
+                elif f:
                     f(self, *args)
                 else:  # a store with only save(): the whole snapshot() each time
                     s.save(self.snapshot())
@@ -616,9 +642,7 @@ class MQTTClient(_Client):
     def snapshot(self):
         """What the store saves: (the last pid drawn, the kept messages in send order as
         [topic, msg, retain, qos, pid, state], the incoming QoS 2 pids held)."""
-        ms = [list(m) for m in self.inflight]
-        ms += [list(m) for m in self.msg_to_send if m[_QOS] and m[_STATE] != _DROPPED]
-        return self._lastpid, ms, sorted(self._qos2_in)
+        return self._lastpid, _Kept(self), sorted(self._qos2_in)
 
     def restore(self, last_pid, messages, held):
         """Puts back what snapshot() gave (the store calls it from load())."""
@@ -648,6 +672,8 @@ class MQTTClient(_Client):
                 break
             n -= 1
         self._send_subscriptions()
+        if self.store and not self.inflight:  # (acknowledgements written lazily)
+            self._keep("flush")
         return not (q._count or self.sub_to_send)
 
     def _send_subscriptions(self):

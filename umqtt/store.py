@@ -375,8 +375,11 @@ class Store:
     def state(self, c, pid, st):
         self.save(c.snapshot())
 
-    def remove(self, c, pid):
+    def remove(self, c, pid, durable=True):
         self.save(c.snapshot())
+
+    def flush(self):
+        pass
 
     def hold(self, c, pid):
         self.save(c.snapshot())
@@ -453,8 +456,10 @@ class FileStore(Store):
             except OSError:
                 pass
 
-    def _append(self, c, kind, pid, rec=None):
-        # One record, in one write(), flushed. Compacts first when it is time, so that
+    def _append(self, c, kind, pid, rec=None, durable=True):
+        # One record, in one write(), flushed (durable) or left to the next flush: the
+        # journal keeps its order, so a record flushed makes all before it durable too.
+        # Compacts first when it is time, so that
         # whether or not c.snapshot() has this change yet, the journal ends up right.
         try:
             if self._size >= self._next or not self._ok:
@@ -477,7 +482,8 @@ class FileStore(Store):
             else:
                 n = _put_small(b, mv, 0, kind, pid, _check)
             _write(f, mv[:n])
-            f.flush()
+            if durable:
+                f.flush()
             self._size += n
         except BaseException:  # the file may end in part of a record: start anew
             self.close()
@@ -490,8 +496,15 @@ class FileStore(Store):
     def state(self, c, pid, st):
         self._append(c, _STATE | st, pid)
 
-    def remove(self, c, pid):
-        self._append(c, _DONE, pid)
+    def remove(self, c, pid, durable=True):
+        # durable=False (robust2, for an acknowledged QoS 1 message): left to the next
+        # flush; a cut before it sends the message once more (a QoS 1 duplicate)
+        self._append(c, _DONE, pid, None, durable)
+
+    def flush(self):
+        """Makes every record written so far durable."""
+        if self._f:
+            self._f.flush()
 
     def hold(self, c, pid):
         self._append(c, _HOLD, pid)

@@ -52,9 +52,10 @@ def test_quick_devcost_measures_every_figure(tmp_path):
             assert ir["median"] > 0, (op, k)
             for run in ir["runs"]:
                 # N and 2N runs: the second costs more by the operations' share, and the
-                # empty loop's own difference is small against it
+                # empty loop's own difference is small against it (on CI's fallback, a
+                # 64-bit build inside a CPython process, that one's sign is noise)
                 d, dl = run["2n"] - run["n"], run["loop_2n"] - run["loop_n"]
-                assert run["n"] > 0 and 0 < dl < d, (op, k, run)
+                assert run["n"] > 0 and abs(dl) < d, (op, k, run)
                 # start-up is the same in both: the N run holds it plus N operations
                 assert run["n"] - run["loop_n"] >= 0.9 * (d - dl), (op, k, run)
             assert res["calls_" + op][k]["median"] >= 1, (op, k)

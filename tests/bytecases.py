@@ -8,9 +8,11 @@ import sys
 import fakesock
 from fakesock import EOF
 from umqtt import errno, simple2
-from umqtt.simple2 import MQTTClient, MQTTException
+from umqtt.simple2 import MQTTException
 
-CONNACK = b"\x20\x02\x00\x00"
+from checks import CONNACK, check, connected, eq, raises, short  # noqa: F401
+from checks import fake_client as client  # noqa: F401  (the cases' client(**kw): (client, rec))
+
 PINGREQ = b"\xc0\x00"
 PINGRESP = b"\xd0\x00"
 MQTT4 = "00 04 4d 51 54 54 04"  # CONNECT: protocol name "MQTT", level 4
@@ -19,32 +21,7 @@ STARTS = (fakesock.START, -4000)  # clock starts: the second wraps the ticks mid
 HEAPSIZE = {"case_out_remaining_lengths": "40M"}
 
 
-# -- checks
-
-
-def check(cond, *what):
-    if not cond:
-        raise AssertionError(" ".join(str(w) for w in what) or "check failed")
-
-
-def eq(a, b, *what):
-    if a != b:
-        raise AssertionError(" ".join([short(a), "!=", short(b)] + [str(w) for w in what]))
-
-
-def short(x, n=200):
-    r = repr(x)
-    return r if len(r) <= n else r[:n] + "...(%d chars)" % len(r)
-
-
-def raises(code, f, *args, **kw):
-    """f(*args, **kw) must raise MQTTException with args[0] == code; returns it."""
-    try:
-        f(*args, **kw)
-    except MQTTException as e:
-        eq(e.args[0], code, "wrong error code from", f, args)
-        return e
-    raise AssertionError("no MQTTException(%d) from %r%r" % (code, f, args))
+# -- checks (check, eq, raises, short: checks.py)
 
 
 def closed(net, c):
@@ -107,43 +84,6 @@ def hexpid(s, pid):
 
 
 # -- a client connected through the fake network
-
-
-class Rec:
-    """Both callbacks: messages (topic, msg, retained, dup) and statuses (pid, status)."""
-
-    def __init__(self):
-        self.msgs = []
-        self.st = []
-
-    def msg(self, topic, msg, retained, dup):
-        check(type(topic) is bytes and type(msg) is bytes, "topic and msg must be bytes")
-        check(type(retained) is bool, "retained must be a bool")
-        check(type(dup) is bool, "dup must be a bool")
-        self.msgs.append((topic, msg, retained, dup))
-
-    def stat(self, pid, status):
-        self.st.append((pid, status))
-
-
-def client(**kw):
-    kw.setdefault("keepalive", 0)
-    c = MQTTClient(kw.pop("client_id", "cid"), "broker.test", **kw)
-    rec = Rec()
-    c.set_callback(rec.msg)
-    c.set_callback_status(rec.stat)
-    return c, rec
-
-
-def connected(start=fakesock.START, **kw):
-    """A fresh fake network and a client connected through it (CONNECT already taken
-    from the write log). Returns (net, client, recorder)."""
-    net = fakesock.install(start)
-    c, rec = client(**kw)
-    net.feed(CONNACK)
-    eq(c.connect(), 0, "session present")
-    net.take()
-    return net, c, rec
 
 
 def cut(data, cuts):
@@ -1154,16 +1094,7 @@ def r2_connected(**kw):
     """A robust2 client connected through a fresh fake network (CONNECT taken)."""
     from umqtt.robust2 import MQTTClient as R
 
-    net = fakesock.install()
-    kw.setdefault("keepalive", 0)
-    c = R("cid", "broker.test", **kw)
-    rec = Rec()
-    c.set_callback(rec.msg)
-    c.set_callback_status(rec.stat)
-    net.feed(CONNACK)
-    eq(c.connect(), 0, "session present")
-    net.take()
-    return net, c, rec
+    return connected(cls=R, **kw)
 
 
 def case_r2_oversize_message_in_keeps_the_message_out():

@@ -17,6 +17,30 @@ VENV_BIN = os.path.dirname(sys.executable)
 MICROPYTHON = os.path.join(VENV_BIN, "micropython")
 INTERPRETERS = ("micropython", "cpython")
 
+# Each test file's tier, its pytest marker (registered in pytest.ini): `bash tests/run.sh
+# -m bytes` is the seconds-long inner loop, `-m "not interop and not bench"` skips the
+# slow ones. Every tests/test_*.py has exactly one (test_readme.py checks it).
+TIERS = {
+    "bytes": ("test_bytes.py",),
+    "broker": ("test_roundtrip.py", "test_robust.py", "test_tls.py", "test_dropin.py",
+               "test_defaults.py", "test_alloc.py"),
+    "faults": ("test_network.py", "test_stall.py", "test_soak.py"),
+    "fuzz": ("test_fuzz.py",),
+    "store": ("test_store.py",),
+    "interop": ("test_interop.py",),
+    "install": ("test_install.py", "test_examples.py", "test_readme.py", "test_demo.py",
+                "test_mpremote.py"),
+    "bench": ("test_bench.py", "test_devcost.py"),
+}
+TIER_OF = dict((f, tier) for tier, files in TIERS.items() for f in files)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier = TIER_OF.get(os.path.basename(str(item.fspath)))
+        if tier:
+            item.add_marker(getattr(pytest.mark, tier))
+
 
 def interpreter_cmd(name):
     if name == "micropython":

@@ -24,9 +24,10 @@
 # interpreters, so a seed names an input everywhere (fuzz_mp.py, fuzz_long.py).
 import fakesock
 from bytecases import varint
+from checks import connected as fake_connected, short
 from fakesock import EOF
 from umqtt import errno
-from umqtt.simple2 import MQTTClient, MQTTException
+from umqtt.simple2 import MQTTException
 
 # every code umqtt/errno.py defines for an exception
 CODES = set()
@@ -34,7 +35,6 @@ for _k in dir(errno):
     if _k[0] == "E":
         CODES.add(getattr(errno, _k))
 
-CONNACK = b"\x20\x02\x00\x00"
 INFLIGHT = (1, 2, 3, 4)  # pids in flight when the stream starts: see connected()
 
 
@@ -204,33 +204,11 @@ def model(data, max_size, eof, inflight=INFLIGHT, reset=False, wfail=-1):
 # -- running the client on an input
 
 
-class Rec:
-    def __init__(self):
-        self.msgs = []
-        self.stats = []
-
-    def msg(self, topic, msg, retained, dup):
-        if type(topic) is not bytes or type(msg) is not bytes:
-            raise Failure("callback got %r %r, not bytes" % (type(topic), type(msg)))
-        if type(retained) is not bool or type(dup) is not bool:
-            raise Failure("callback flags are not bools")
-        self.msgs.append((topic, msg, retained, dup))
-
-    def stat(self, pid, status):
-        self.stats.append((pid, status))
-
-
-def connected(max_size, net=None):
+def connected(max_size):
     """A fresh fake network and a client connected through it, with four flows in
-    flight: SUBSCRIBE pid 1, PUBLISH QoS 1 pid 2, PUBLISH QoS 2 pid 3, UNSUBSCRIBE pid 4."""
-    net = fakesock.install()
-    c = MQTTClient("fuzz", "broker.test", keepalive=0, max_size=max_size, message_timeout=3600)
-    rec = Rec()
-    c.set_callback(rec.msg)
-    c.set_callback_status(rec.stat)
-    net.feed(CONNACK)
-    if c.connect() != 0:
-        raise Failure("CONNACK not taken")
+    flight: SUBSCRIBE pid 1, PUBLISH QoS 1 pid 2, PUBLISH QoS 2 pid 3, UNSUBSCRIBE pid 4.
+    Returns (net, client, rec), rec a checks.Rec on both callbacks."""
+    net, c, rec = fake_connected(client_id="fuzz", max_size=max_size, message_timeout=3600)
     c.subscribe(b"f/#", 2)
     c.publish(b"f/1", b"one", qos=1)
     c.publish(b"f/2", b"two", qos=2)
@@ -336,14 +314,9 @@ def execute(inp):
             except MQTTException as e:
                 if e.args[0] != errno.ECONNOT:
                     raise Failure("check_msg() after an error raised %r, not ECONNOT" % (e.args,))
-        return types, rec.msgs, rec.stats, net.take(), code
+        return types, rec.msgs, rec.st, net.take(), code
     finally:
         fakesock.uninstall()
-
-
-def short(x, n=300):
-    r = repr(x)
-    return r if len(r) <= n else r[:n] + "...(%d chars)" % len(r)
 
 
 def check(inp):
@@ -354,7 +327,7 @@ def check(inp):
     names = ("packet types", "messages", "statuses", "bytes written", "error code")
     for k in range(5):
         if got[k] != want[k]:
-            raise Failure("%s: client %s, model %s" % (names[k], short(got[k]), short(want[k])))
+            raise Failure("%s: client %s, model %s" % (names[k], short(got[k], 300), short(want[k], 300)))
     return got
 
 

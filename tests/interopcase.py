@@ -3,7 +3,8 @@
 # environment (interop_brokers.InteropBroker.env()); what it does differently from the
 # standard comes from interop_profiles.py.
 from mqttcase import *  # noqa: F401,F403
-from mqttcase import env, name, client, check, eq, ticks_ms, ticks_diff, sleep_ms, BROKER
+from mqttcase import env, name, client, check, eq, sleep_ms, BROKER
+from checks import Rec, drain, until
 from interop_profiles import PROFILES
 
 P = PROFILES[BROKER]
@@ -36,19 +37,19 @@ def fresh(cid, **kw):
     return c
 
 
-class QInbox:
+class QInbox(Rec):
     """A message callback that also records the QoS each message was delivered with
-    (simple2 gives it in msg_qos while the callback runs)."""
+    (simple2 gives it in msg_qos while the callback runs): msgs holds (topic, msg,
+    retained, dup, qos)."""
 
     def __init__(self, c, fail_first=0):
+        Rec.__init__(self)
         self.c = c
-        self.msgs = []
         self.fail = fail_first  # raise in the first n calls: the message stays unacked
 
     def __call__(self, topic, msg, retained, dup):
-        check(type(topic) is bytes and type(msg) is bytes, "topic and msg are bytes")
-        check(type(retained) is bool and type(dup) is bool, "flags are bools")
-        self.msgs.append((topic, msg, retained, dup, self.c.msg_qos))
+        self.msg(topic, msg, retained, dup)
+        self.msgs[-1] += (self.c.msg_qos,)
         if self.fail:
             self.fail -= 1
             raise ValueError("application failure")
@@ -73,19 +74,14 @@ class Pump:
                 if r == 0x90:
                     self.granted.append(c.granted[0])
 
+    def check_msg(self):  # a Pump runs in checks.until() and drain() as one client
+        self.step()
+
     def until(self, cond, ms=5000, what="condition"):
-        t = ticks_ms()
-        while not cond():
-            self.step()
-            if ticks_diff(ticks_ms(), t) > ms:
-                raise AssertionError("timed out waiting for " + what)
-            sleep_ms(1)
+        until(cond, (self,), ms, what)
 
     def drain(self, ms):
-        t = ticks_ms()
-        while ticks_diff(ticks_ms(), t) < ms:
-            self.step()
-            sleep_ms(1)
+        drain((self,), ms)
 
 
 def delivered_qos(pub, sub):

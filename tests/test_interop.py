@@ -12,8 +12,6 @@ import pytest
 import interop_brokers
 from interop_profiles import PROFILES
 
-pytestmark = pytest.mark.interop
-
 BROKERS = ("mosquitto", "amqtt", "aedes", "rabbitmq", "ejabberd")
 
 

@@ -4,7 +4,7 @@ which), or is the example form of one that is (EXAMPLE_FORMS says of which)."""
 import os
 import re
 
-from conftest import REPO
+from conftest import REPO, TESTS, TIERS
 
 # command as README shows it -> the test that runs it
 COMMANDS = {
@@ -14,6 +14,7 @@ COMMANDS = {
     "bash examples/run.sh NAME": "test_examples.py::test_run_sh_runs_every_example_as_readme_says",
     "bash tests/run.sh": "the CI run itself (.ci/run)",
     "bash tests/run.sh -k qos2": "the CI run itself (.ci/run passes -q the same way)",
+    "bash tests/run.sh -m bytes": "test_readme.py::test_bytes_tier_runs_alone_in_seconds_as_written",
     "bash tests/setup.sh demo": "test_demo.py::test_setup_demo_installs_only_what_the_demo_needs",
     "bash tests/setup.sh": "tests/run.sh, at every run",
     "python3 -m http.server 8266": "test_install.py::test_readme_mip_route_as_written",
@@ -83,6 +84,47 @@ def test_every_command_shown_is_run_by_a_test():
         if "::" in where:
             f, name = where.split("::")
             assert "def %s(" % name in open(os.path.join(REPO, "tests", f)).read(), where
+
+
+def test_every_test_file_has_exactly_one_tier(pytestconfig):
+    files = sorted(f for f in os.listdir(TESTS) if re.match(r"test_.*\.py$", f))
+    listed = [f for tier in TIERS for f in TIERS[tier]]
+    assert len(listed) == len(set(listed)), "a file in two tiers: %s" % sorted(
+        f for f in set(listed) if listed.count(f) > 1)
+    assert not set(files) - set(listed), "test files without a tier (conftest.TIERS): %s" % sorted(
+        set(files) - set(listed))
+    assert not set(listed) - set(files), "conftest.TIERS names files that are gone: %s" % sorted(
+        set(listed) - set(files))
+    registered = [m.split(":")[0].strip() for m in pytestconfig.getini("markers")]
+    for tier in TIERS:
+        assert tier in registered, "tier %s is not registered in pytest.ini" % tier
+    for f in files:  # the tier comes from TIERS alone: no file marks itself with another
+        src = open(os.path.join(TESTS, f)).read()
+        for tier in TIERS:
+            assert "pytest.mark.%s" % tier not in src, (f, tier)
+    readme = re.sub(r"\s+", " ", open(os.path.join(REPO, "README.rst")).read())
+    para = readme[readme.index("Each test file belongs to one tier"):]
+    for tier in TIERS:
+        assert "``%s``" % tier in para[:900], "README does not list the tier " + tier
+
+
+def test_bytes_tier_runs_alone_in_seconds_as_written():
+    # README's inner loop: the bytes tier alone, every case of it, nothing else
+    import subprocess
+    import time
+
+    from test_bytes import CASES
+
+    t = time.time()
+    p = subprocess.run(["bash", "tests/run.sh", "-m", "bytes"], cwd=REPO, capture_output=True,
+                       text=True, timeout=300)
+    took = time.time() - t
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out
+    ran = set(re.findall(r"^(tests/test_\w+\.py) ", p.stdout, re.M))
+    assert ran == {"tests/test_bytes.py"}, (ran, out)
+    assert re.search(r"\b%d passed, \d+ deselected\b" % (2 * len(CASES)), p.stdout), out
+    assert took < 90, "the inner loop took %.0f s" % took
 
 
 def test_robust2_quick_start_runs_as_written(tmp_path, request):

@@ -125,3 +125,39 @@ def test_100_ms_readings_through_a_6_s_outage_on_an_esp32_heap(request, tmp_path
 @pytest.mark.parametrize("interp", ["micropython", "cpython"])
 def test_1_s_readings_through_a_60_s_outage(request, tmp_path, own_mosquitto, interp):
     outage(request, tmp_path, own_mosquitto, interp, every=1000, outage_ms=60000, total=75)
+
+
+FILL = """
+from umqtt.robust2 import MQTTClient as R
+c = client("fill", cls=R, port=1)  # nothing listens: every message is queued
+drops = [0]
+
+def status(pid, s):  # (allocates nothing: the heap is full when it is called)
+    if s == errno.SDROPPED:
+        drops[0] += 1
+
+c.set_callback_status(status)
+if MICROPYTHON:  # no budget: the heap itself runs out
+    c.MSG_QUEUE_BYTES = 1 << 30
+payload = bytearray(128)  # (a bytearray: each message keeps a copy of it)
+n = 0
+while n < 100000 and not drops[0]:
+    c.publish("fill/t", payload, qos=1)  # never raises MemoryError
+    n += 1
+check(drops[0], "a message was dropped")
+kept = len(c.msg_to_send)
+for i in range(20):  # and it goes on: each new one dropped or kept, never raised
+    c.publish("fill/t", payload, qos=1)
+print("queued", kept, "of", n, "before the first drop;", drops[0], "dropped")
+check(kept > 100, kept)
+"""
+
+
+@pytest.mark.parametrize("interp", ["micropython", "cpython"])
+def test_filling_the_heap_offline_drops_never_raises(request, tmp_path, interp):
+    # MicroPython: a 96 KiB heap and no byte bound, until the heap cannot hold another
+    # message; CPython: the default bound
+    r = Runner(interp, tmp_path, request)
+    path = compiled(tmp_path) if interp == "micropython" else REPO
+    out = r(FILL, path=path, mp_args=("-X", "heapsize=96k"), timeout=120)
+    assert "before the first drop" in out

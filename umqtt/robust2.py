@@ -522,15 +522,15 @@ class MQTTClient(_Client):
             except _FAILURES as e:
                 self._issue(e, 2)  # (kept below, if KEEP_QOS0)
         _check_qos(qos)
-        t = self._publish_topic(topic, qos)
-        msg = _encode(msg, 268435451 - len(t))
-        if type(msg) is not bytes:  # a kept payload is a copy: the caller may reuse its buffer
-            msg = bytes(msg)
         pid = self._newpid() if qos else None
-        try:
+        try:  # a message the heap cannot hold is dropped and reported, never raised
+            t = self._publish_topic(topic, qos)
+            msg = _encode(msg, 268435451 - len(t))
+            if type(msg) is not bytes:  # a kept payload is a copy: the caller may reuse its buffer
+                msg = bytes(msg)
             m = [t, msg, bool(retain), qos, pid, _QUEUED]
         except MemoryError:
-            self._drop((t, msg, retain, qos, pid), "no memory to keep it (publish())")
+            self._drop((topic, b"", retain, qos, pid), "no memory to keep it (publish())")
             return pid
         if online and qos and len(self.inflight) < self.CONFIRM_QUEUE_MAX:
             m[_STATE] = _SENT  # (new: the store adds it)

@@ -69,6 +69,7 @@ def test_listener_that_never_answers(run):
         """ % SECONDS), env={"SILENT_PORT": str(silent.port)}, timeout=60)
     finally:
         silent.stop()
+    print(out)
     assert "worst" in out
 
 
@@ -84,6 +85,7 @@ def test_tls_listener_that_never_completes_the_handshake(run, certs):
         """ % SECONDS), env={"SILENT_PORT": str(silent.port)}, timeout=60)
     finally:
         silent.stop()
+    print(out)
     assert "worst" in out
 
 
@@ -95,6 +97,7 @@ def test_refused_port(run):
     check(c.is_conn_issue() and not c.is_connected())
     check(isinstance(c.conn_issue[0], OSError), c.conn_issue)
     """ % SECONDS), env={"FREE_PORT": str(free_port())}, timeout=60)
+    print(out)
     assert "worst" in out
 
 
@@ -117,6 +120,7 @@ def test_link_half_open_mid_session(run, mosquitto):
         """ % SECONDS), port=p.port, env={"PROXY_CTL": str(p.control_port)}, timeout=90)
     finally:
         p.stop()
+    print(out)
     assert "worst" in out
 
 
@@ -184,4 +188,5 @@ def test_connack_after_3_s(run, mosquitto):
         """ % SECONDS), port=late.port, timeout=60)
     finally:
         late.stop()
+    print(out)
     assert "worst" in out

@@ -224,6 +224,7 @@ class MQTTClient(_Client):
     DROP_AFTER = 3  # the broker closed the link this many times in a row right after the
     # same message was re-sent: it refuses it (too big, not allowed): dropped, SDROPPED
     CONNECT_WAIT = 10  # ms reconnect() may wait for the network in one call
+    HOLD_MS = 1000  # ms a new link holds before check_msg() sends the queue by itself
     DELAY_MIN = 500  # ms before the second connection attempt; doubles up to
     DELAY_MAX = 60000  # ms, with jitter: see delay()
     PLACES = ("?", "connect", "publish", "subscribe", "reconnect", "sendqueue", "disconnect",
@@ -319,10 +320,17 @@ class MQTTClient(_Client):
             self.resubscribe()
         if not session_present:  # published anew once the subscriptions are back, so
             self._resend_inflight(False)  # that replies on them are not missed
-        # (the queue waits for send_queue(), the next publish() or an answer, as in
-        # 2.2.0: a program may subscribe first)
+        # (the queue waits for send_queue(), the next publish(), an answer, or HOLD_MS:
+        # a program may subscribe first, as 2.2.0's do)
         if dropped:
             self._drop(dropped, "the broker closed the link", self.DROP_AFTER, "times right after it (%s())" % self.PLACES[self._place])
+
+    def on_tick(self, now):
+        # what waited while offline goes out once the link has held for HOLD_MS, if the
+        # application has not sent it first (send_queue(), or publish(): a program may
+        # subscribe before, as 2.2.0's do)
+        if (self.msg_to_send._count or self.sub_to_send) and ticks_diff(now, self._up_at) >= self.HOLD_MS:
+            self.send_queue()
 
     def on_link_error(self, e):
         return self._issue(e, self._place if self._state == _CONNECTING else self._reading_in)

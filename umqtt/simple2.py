@@ -270,6 +270,10 @@ class MQTTClient:
         """CONNACK accepted the connection; called before connect() returns, or from the
         check_msg() that read it."""
 
+    def on_tick(self, now):
+        """check_msg() looks at its timers, every 50 ms at most while connected: now is
+        its ticks_ms()."""
+
     def on_link_error(self, e):
         """check_msg() met exception e (the link is closed if it was a connection
         failure, or e came from a callback). Raises it; a subclass may keep it instead
@@ -693,6 +697,7 @@ class MQTTClient:
             if (late >= 0 or late < -2 * _TIMER_EVERY) and self.sock:
                 self._timers_due = ticks_add(now, _TIMER_EVERY)
                 self._check_timers(now)
+                self.on_tick(now)
             return r
         except Exception as e:  # (and a callback's: a subclass tells them apart)
             return self.on_link_error(e)

@@ -26,7 +26,7 @@ TIERS = {
                "test_defaults.py", "test_alloc.py"),
     "faults": ("test_network.py", "test_stall.py", "test_soak.py"),
     "fuzz": ("test_fuzz.py",),
-    "store": ("test_store.py",),
+    "store": ("test_store.py", "test_powercut.py"),
     "interop": ("test_interop.py",),
     "install": ("test_install.py", "test_examples.py", "test_readme.py", "test_demo.py",
                 "test_mpremote.py"),

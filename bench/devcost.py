@@ -178,7 +178,10 @@ class Runner:
 
     def env(self, mpy, kind, **kw):
         # the same variables, of the same lengths, in every run of one figure
-        e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MICROPYPATH": mpy, "DC_KIND": kind}
+        # (PYTHONHASHSEED: the 64-bit fallback runs inside a CPython process, whose
+        # string hashing is otherwise random at each start, and so its counts)
+        e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MICROPYPATH": mpy, "DC_KIND": kind,
+             "PYTHONHASHSEED": "0"}
         e.update({k: str(v) for k, v in kw.items()})
         return e
 

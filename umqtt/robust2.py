@@ -613,13 +613,13 @@ class MQTTClient(_Client):
         budget = self.MSG_QUEUE_BYTES or self._budget
         while (most is not None and len(q) > most) or q.bytes > budget:
             over = "MSG_QUEUE_MAX" if most is not None and len(q) > most else "MSG_QUEUE_BYTES"
-            m = q.pop(0)
-            if q.qos0 and m[_QOS]:  # the oldest QoS 0 message goes first
-                q.insert(0, m)
+            if q.qos0:  # the oldest QoS 0 message goes first
                 for m in q:
                     if not m[_QOS]:
-                        q.remove(m)
                         break
+                q.remove(m)
+            else:
+                m = q.pop(0)
             if m[_QOS]:
                 self._keep("remove", m[_PID])
             self._drop(m, "queue over", over, "=", most if over == "MSG_QUEUE_MAX" else budget, "(publish())")

@@ -49,7 +49,8 @@ def mip_install(url, target):
 
 
 @pytest.mark.parametrize("pkg, files", [
-    ("package.json", ["__init__.py", "errno.py", "robust2.py", "simple2.py", "store.py", "tls.py"]),
+    ("package.json", ["__init__.py", "errno.py", "robust2.py", "simple2.py", "store.py", "subscriptions.py",
+                      "tls.py"]),
     ("simple2.json", ["__init__.py", "errno.py", "simple2.py", "tls.py"]),
 ])
 def test_mip_install_then_round_trip(http_repo, tmp_path, request, pkg, files):
@@ -183,7 +184,7 @@ def test_readme_mip_route_as_written(tmp_path, request):
         assert "Done" in out and "not found" not in out, out
         lib = home / ".micropython" / "lib"
         assert sorted(os.listdir(lib / "umqtt")) == ["__init__.py", "errno.py", "robust2.py", "simple2.py",
-                                                    "store.py", "tls.py"]
+                                                    "store.py", "subscriptions.py", "tls.py"]
         Runner("micropython", tmp_path, request)(ROUND_TRIP, path=str(lib), env={"INSTALLED": str(lib)})
         board = tmp_path / "board"
         board.mkdir()
@@ -221,7 +222,8 @@ package("umqtt", files=["robust2.py", "store.py"], opt=3)
 OLD_SIMPLE2_MANIFEST = """metadata(description="simple2", version="1", license="MIT")
 package("umqtt", files=["__init__.py", "errno.py", "simple2.py", "tls.py"], opt=3)
 """
-ALL = ["umqtt/__init__.py", "umqtt/errno.py", "umqtt/simple2.py", "umqtt/tls.py", "umqtt/robust2.py", "umqtt/store.py"]
+ALL = ["umqtt/__init__.py", "umqtt/errno.py", "umqtt/simple2.py", "umqtt/tls.py", "umqtt/robust2.py", "umqtt/store.py",
+       "umqtt/subscriptions.py"]
 
 
 @pytest.mark.parametrize("how", ["FROZEN_MANIFEST", "included", "included by a manifest with metadata",

@@ -352,6 +352,74 @@ def _exists(path):
         return False
 
 
+# -- the client's side: robust2 imports these when a store is set (a device without one
+# never loads them)
+
+
+class _Kept:
+    """The messages a snapshot holds, in send order: those in flight, then the QoS >= 1
+    messages queued. A view, not a copy: a store that compacts 1,000 messages on a
+    small heap needs no list of 1,000 (the store only reads them)."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def __iter__(self):
+        for m in self.c.inflight:
+            yield m
+        for m in self.c.msg_to_send:
+            if m[3] and m[5] != 3:  # QoS >= 1, not dropped
+                yield m
+
+    def __len__(self):
+        n = 0
+        for m in self:
+            n += 1
+        return n
+
+
+def snapshot(c):
+    # robust2's snapshot(): (the last pid drawn, the kept messages, the QoS 2 pids held)
+    return c._lastpid, _Kept(c), sorted(c._qos2_in)
+
+
+def restore(c, last_pid, messages, held):
+    # robust2's restore(): what snapshot() gave, put back into client c
+    from .simple2 import pid_gen
+    from .robust2 import MessageQueue
+
+    c._lastpid = last_pid
+    c.newpid = pid_gen(last_pid)
+    c.inflight = []
+    q = c.msg_to_send = MessageQueue(c.msg_to_send.budget)
+    for m in messages:
+        m = [m[0], m[1], m[2], m[3], m[4], m[5], None]  # (the 7th: the queue's link)
+        if m[5] == 0:  # queued
+            q.append(m)
+        else:
+            c.inflight.append(m)
+    c._qos2_in.update(held)
+
+
+def keep(c, event, arg, arg2):
+    # tell c.store of an event (add, state, remove, hold, release, flush): a failure is
+    # logged, the message stays in RAM, and the store recovers on a later event
+    s = c.store
+    try:
+        f = getattr(s, event, None)
+        if event == "flush":
+            if f:
+                f()
+        elif not f:  # a store with only save(): the whole snapshot() each time
+            s.save(c.snapshot())
+        elif arg2 is None:
+            f(c, arg)
+        else:
+            f(c, arg, arg2)
+    except Exception as e:  # (OSError, MemoryError; a store's own bug too)
+        c.log("store failed", repr(e))
+
+
 class Store:
     """A store that saves the whole state at each change: write save() and read()."""
 

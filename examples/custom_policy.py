@@ -15,7 +15,7 @@ class MyClient(MQTTClient):
 
     def add_msg_to_send(self, data):
         # keep only the newest QoS 0 message of each topic; keep every QoS >= 1 message
-        topic, msg, retain, qos, pid = data
+        topic, msg, retain, qos = data[:4]
         if not qos:
             for m in self.msg_to_send:
                 if m[0] == topic and not m[3]:

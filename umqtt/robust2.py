@@ -475,15 +475,55 @@ class MQTTClient(_Client):
     def publish(self, topic, msg, retain=False, qos=0):
         """Sends now when it can, else queues; a QoS >= 1 message is kept until its flow
         completes. Returns the pid of a QoS >= 1 message (sent or queued), else None."""
-        if self._state == _ONLINE:
-            if self.msg_to_send._count:  # the backlog goes first
-                self.send_queue()
-            elif not qos:
-                try:  # the common QoS 0 case, without allocating
-                    return _Client.publish(self, topic, msg, retain)
-                except _FAILURES as e:
-                    self._issue(e, _IN_PUBLISH)  # (kept, if KEEP_QOS0)
-        return _publish_kept(self, topic, msg, retain, qos)
+        # (one function for every case: a function with this many locals gets its
+        # frame from the heap at each call, and each such allocation costs)
+        if self._state == _ONLINE and self.msg_to_send._count:  # the backlog goes first
+            self.send_queue()
+        online = self._state == _ONLINE and not self.msg_to_send._count
+        if not qos and online:
+            try:  # the common QoS 0 case, without allocating
+                return _Client.publish(self, topic, msg, retain)
+            except _FAILURES as e:
+                self._issue(e, _IN_PUBLISH)  # (kept below, if KEEP_QOS0)
+                online = False
+        _check_qos(qos)
+        pid = _new_pid(self) if qos else None
+        try:  # a message the heap cannot hold is dropped and reported, never raised
+            t = self._publish_topic(topic, qos)
+            # a kept payload is a copy (the caller may reuse its buffer), checked for
+            # length before it is kept
+            if type(msg) is not bytes or len(msg) > 268435451 - len(t):
+                msg = bytes(_encode(msg, 268435451 - len(t)))
+            m = [t, msg, retain, qos, pid, _QUEUED, None]
+        except MemoryError:
+            self._drop((topic, b"", retain, qos, pid), "no memory to keep it (publish())")
+            return pid
+        if online and qos and len(self.inflight) < self.CONFIRM_QUEUE_MAX:
+            # sent now: in flight first (if the write fails it is re-sent after the
+            # reconnect), kept before it goes out (its pid is not reused)
+            m[_STATE] = _SENT
+            self.inflight.append(m)
+            if self.store:
+                _keep(self, "add", m)
+            try:
+                _Client.publish(self, t, msg, retain, qos, False, pid)
+            except _FAILURES as e:
+                self._issue(e, _IN_PUBLISH)
+        elif not (qos or self.KEEP_QOS0):  # not sent, not kept: reported
+            self._drop(m, "offline, and KEEP_QOS0 is False (publish())")
+        elif self.NO_QUEUE_DUPS and _queued(self, m):
+            self._drop(m, "NO_QUEUE_DUPS: equal to a queued message (publish())")
+        else:
+            try:
+                self.add_msg_to_send(m)
+            except MemoryError:
+                if m in self.msg_to_send:
+                    self.msg_to_send.remove(m)
+                self._drop(m, "no memory to queue it (publish())")
+                return pid
+            if qos and m[_STATE] == _QUEUED and self.store:  # (not if the policy dropped it)
+                _keep(self, "add", m)
+        return pid
 
     def add_msg_to_send(self, data):
         """The queue policy; override to change it. data is a message, whose first four
@@ -520,7 +560,7 @@ class MQTTClient(_Client):
         n = self.CONFIRM_QUEUE_MAX  # (QoS 0 included: a call's work is bounded)
         while q._count and self._state == _ONLINE and len(self.inflight) < self.CONFIRM_QUEUE_MAX and n:
             m = q.pop(0)  # (out of the queue before _send keeps it in flight)
-            if not _send(self, m, _IN_SENDQUEUE):  # a QoS 0 message not sent: still the first
+            if not _send(self, m):  # a QoS 0 message not sent: still the first
                 q.insert(0, m)
                 break
             n -= 1
@@ -585,46 +625,6 @@ def _keep(c, event, arg=None, arg2=None):
     keep(c, event, arg, arg2)
 
 
-def _publish_kept(c, topic, msg, retain, qos):
-    # publish() of a message that is kept (QoS >= 1) or may be queued
-    online = c._state == _ONLINE and not c.msg_to_send._count
-    if not qos and online:  # (a backlog just sent)
-        try:
-            return _Client.publish(c, topic, msg, retain)
-        except _FAILURES as e:
-            c._issue(e, _IN_PUBLISH)  # (kept below, if KEEP_QOS0)
-            online = False
-    _check_qos(qos)
-    pid = _new_pid(c) if qos else None
-    try:  # a message the heap cannot hold is dropped and reported, never raised
-        t = c._publish_topic(topic, qos)
-        msg = _encode(msg, 268435451 - len(t))
-        if type(msg) is not bytes:  # a kept payload is a copy: the caller may reuse its buffer
-            msg = bytes(msg)
-        m = [t, msg, bool(retain), qos, pid, _QUEUED, None]
-    except MemoryError:
-        c._drop((topic, b"", retain, qos, pid), "no memory to keep it (publish())")
-        return pid
-    if online and qos and len(c.inflight) < c.CONFIRM_QUEUE_MAX:
-        m[_STATE] = _SENT  # (new: the store adds it)
-        _send(c, m, _IN_PUBLISH)
-    elif not (qos or c.KEEP_QOS0):  # not sent, not kept: reported
-        c._drop(m, "offline, and KEEP_QOS0 is False (publish())")
-    elif c.NO_QUEUE_DUPS and _queued(c, m):
-        c._drop(m, "NO_QUEUE_DUPS: equal to a queued message (publish())")
-    else:
-        try:
-            c.add_msg_to_send(m)
-        except MemoryError:
-            if m in c.msg_to_send:
-                c.msg_to_send.remove(m)
-            c._drop(m, "no memory to queue it (publish())")
-            return pid
-        if qos and m[_STATE] == _QUEUED and c.store:  # (not if the policy dropped it)
-            _keep(c, "add", m)
-    return pid
-
-
 def _queued(c, m):
     for q in c.msg_to_send:
         if q[:4] == m[:4]:
@@ -642,7 +642,7 @@ def _new_pid(c):
     while True:
         p = next(c.newpid)
         q.pids_drawn += 1
-        if p in c.rcv_pids or p in c.sub_to_confirm or _find(c, p):
+        if p in c.rcv_pids or p in c.sub_to_confirm or c.inflight and _find(c, p):
             continue
         if q.pids_drawn > 65535 and [m for m in q if m[_PID] == p]:
             continue
@@ -650,18 +650,17 @@ def _new_pid(c):
         return p
 
 
-def _send(c, m, place):
-    # Publish m now. A QoS >= 1 message enters the in-flight list first: if the write
-    # fails it is re-sent after the reconnect. False: a QoS 0 message was not sent.
+def _send(c, m):
+    # send_queue(): publish queued message m now. A QoS >= 1 message enters the
+    # in-flight list first: if the write fails it is re-sent after the reconnect.
+    # (queued -> in flight is not stored: restored as queued, a message is sent again
+    # with its pid, which a broker that has it takes as a repeat.) False: a QoS 0
+    # message was not sent.
     if m[_QOS]:
         c.inflight.append(m)
-        if m[_STATE] != _QUEUED and c.store:  # new: kept before it goes out (its pid
-            _keep(c, "add", m)  # is not reused)
-        # (queued -> in flight is not stored: restored as queued, a message is sent
-        # again with its pid, which a broker that has it takes as a repeat)
         m[_STATE] = _SENT
     try:
         _Client.publish(c, m[0], m[1], m[2], m[3], False, m[4])
     except _FAILURES as e:
-        c._issue(e, place)
+        c._issue(e, _IN_SENDQUEUE)
     return m[_QOS] or c.sock is not None

@@ -295,7 +295,7 @@ class MQTTClient(_Client):
         # (the queue waits for send_queue(), the next publish(), an answer, or HOLD_MS:
         # a program may subscribe first, as 2.2.0's do)
         if dropped:
-            self._drop(dropped, "the broker closed the link", self.DROP_AFTER, "times right after it (%s())" % self.PLACES[place])
+            self._drop(dropped, "the broker closed the link %d times right after it (%s())", (self.DROP_AFTER, self.PLACES[place]))
         if self._state == _ONLINE:
             self._place = _IN_CHECK_MSG
 
@@ -536,7 +536,6 @@ class MQTTClient(_Client):
         most = self.MSG_QUEUE_MAX
         budget = self.MSG_QUEUE_BYTES or q.budget
         while (most is not None and q._count > most) or q.bytes > budget:
-            over = "MSG_QUEUE_MAX=%d" % most if most is not None and q._count > most else "MSG_QUEUE_BYTES=%d" % budget
             m = q._first
             if q.qos0:  # the oldest QoS 0 message goes first
                 while m[_QOS]:
@@ -544,12 +543,19 @@ class MQTTClient(_Client):
             q.remove(m)
             if m[_QOS] and self.store:
                 _keep(self, "remove", m[_PID])
-            self._drop(m, "queue over", over, "(publish())")
+            if most is not None and q._count > most:
+                self._drop(m, "queue over MSG_QUEUE_MAX=%d (publish())", most)
+            else:
+                self._drop(m, "queue over MSG_QUEUE_BYTES=%d (publish())", budget)
 
-    def _drop(self, m, *why):
+    def _drop(self, m, why, values=None):
+        # m is reported SDROPPED; the log says why (why % values)
         if type(m) is list:
             m[_STATE] = _DROPPED
-        self.log("dropped message", m[_PID], *why)
+        try:
+            self.log("dropped message", m[_PID], why if values is None else why % values)
+        except MemoryError:  # (the heap is full: the status below still comes)
+            pass
         self.cbstat(m[_PID] or 0, _SDROPPED)
 
     def send_queue(self):

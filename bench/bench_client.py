@@ -163,7 +163,7 @@ def room(c):
         return inflight(c) < W
     if KIND == "robust2" and hasattr(c, "inflight"):  # ours: a window, then a queue
         q, most = c.msg_to_send, c.MSG_QUEUE_MAX  # bounded by its heap (and a count if set)
-        return (most is None or len(q) < most) and q.bytes + 256 <= (c.MSG_QUEUE_BYTES or c._budget)
+        return (most is None or len(q) < most) and q.bytes + 256 <= (c.MSG_QUEUE_BYTES or q.budget)
     return True
 
 

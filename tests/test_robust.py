@@ -204,7 +204,7 @@ def test_refused_login_is_reported_and_waits_longest(run):
     check(isinstance(c.conn_issue[0], MQTTException))
     eq(c.conn_issue[0].args[0], errno.ECONAUTH)
     eq(c.reconnect(), None)
-    check(c._fails >= 16 and ticks_diff(c._due, ticks_ms()) > c.DELAY_MAX // 4, "next try far away")
+    check(c._fails >= 16 and ticks_diff(c._when, ticks_ms()) > c.DELAY_MAX // 4, "next try far away")
     """)
 
 

@@ -2,7 +2,7 @@
 # and never holds up the application's loop. MIT license; see LICENSE.
 #
 # What a device that only publishes and receives never runs lives in modules imported on
-# first use: umqtt.subscriptions (subscribe(), unsubscribe(), their renewal) and
+# first use: umqtt.resubscribe (subscribe(), unsubscribe(), their renewal) and
 # umqtt.store (snapshot(), restore(), the store's events).
 #
 # Lookups are the main cost here: MicroPython finds self.name by searching the
@@ -287,7 +287,7 @@ class MQTTClient(_Client):
         if session_present:  # first, in their order [MQTT-4.4.0-1]
             self._resend_inflight(True)
         if self.sub_to_confirm or self.sub_to_send or self._renew:
-            from .subscriptions import renew
+            from .resubscribe import renew
 
             renew(self)  # unanswered, queued, then remembered (UN)SUBSCRIBEs
         if not session_present:  # published anew once the subscriptions are back, so
@@ -571,22 +571,22 @@ class MQTTClient(_Client):
                 break
             n -= 1
         if self.sub_to_send:
-            from .subscriptions import send_queued
+            from .resubscribe import send_queued
 
             send_queued(self)
         if self.store and not self.inflight:  # (acknowledgements written lazily)
             _keep(self, "flush")
         return not (q._count or self.sub_to_send)
 
-    # -- subscriptions (umqtt.subscriptions) and the store (umqtt.store): loaded on use
+    # -- subscriptions (umqtt.resubscribe) and the store (umqtt.store): loaded on use
 
     def subscribe(self, topic, qos=0, resubscribe=True):
-        from .subscriptions import subscribe
+        from .resubscribe import subscribe
 
         return subscribe(self, topic, qos, resubscribe)
 
     def unsubscribe(self, topic):
-        from .subscriptions import unsubscribe
+        from .resubscribe import unsubscribe
 
         return unsubscribe(self, topic)
 
@@ -594,7 +594,7 @@ class MQTTClient(_Client):
         """Every remembered subscription, in one SUBSCRIBE, once per new session; while
         offline nothing: the next connection renews them."""
         if self._renew and self._state == _ONLINE:
-            from .subscriptions import resubscribe
+            from .resubscribe import resubscribe
 
             resubscribe(self)
 

@@ -1,4 +1,4 @@
-# umqtt.subscriptions: robust2's subscriptions (remembered, queued while offline,
+# umqtt.resubscribe: robust2's subscriptions (remembered, queued while offline,
 # renewed on a new session), imported by robust2 on first use: a device that only
 # publishes never loads it. MIT license; see LICENSE.
 from .simple2 import topic_filters, _encode

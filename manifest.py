@@ -1,5 +1,5 @@
-# Freezing umqtt.simple2 and umqtt.robust2 (with umqtt.errno, umqtt.tls and
-# umqtt.store and umqtt.resubscribe) into MicroPython firmware (MicroPython >= 1.20): add
+# Freezing umqtt.simple2 and umqtt.robust2 (with umqtt.errno, umqtt.tls, umqtt.store,
+# umqtt.resubscribe and umqtt.snapshot) into MicroPython firmware (MicroPython >= 1.20): add
 #     include("/path/to/this/folder/manifest.py")
 # to the board's manifest (e.g. through FROZEN_MANIFEST). umqtt/_cpython.py is for
 # CPython only and is not frozen.
@@ -16,4 +16,4 @@ if metadata().version is None:
         license="MIT",
     )
 include("simple2.manifest.py")
-package("umqtt", files=["robust2.py", "store.py", "resubscribe.py"], opt=3)
+package("umqtt", files=["robust2.py", "store.py", "resubscribe.py", "snapshot.py"], opt=3)

@@ -49,8 +49,8 @@ def mip_install(url, target):
 
 
 @pytest.mark.parametrize("pkg, files", [
-    ("package.json", ["__init__.py", "errno.py", "resubscribe.py", "robust2.py", "simple2.py", "store.py",
-                      "tls.py"]),
+    ("package.json", ["__init__.py", "errno.py", "resubscribe.py", "robust2.py", "simple2.py", "snapshot.py",
+                      "store.py", "tls.py"]),
     ("simple2.json", ["__init__.py", "errno.py", "simple2.py", "tls.py"]),
 ])
 def test_mip_install_then_round_trip(http_repo, tmp_path, request, pkg, files):
@@ -67,8 +67,8 @@ def test_compiled_mpy_files_alone_pass_a_round_trip(tmp_path, request):
     res = subprocess.run(["bash", os.path.join(REPO, "compile.sh"), "-o", str(out)],
                          capture_output=True, text=True, check=True)
     assert "simple2.mpy" in res.stdout
-    assert sorted(os.listdir(out / "umqtt")) == ["__init__.mpy", "errno.mpy", "resubscribe.mpy", "robust2.mpy", "simple2.mpy", "store.mpy",
-                                                 "tls.mpy"]
+    assert sorted(os.listdir(out / "umqtt")) == ["__init__.mpy", "errno.mpy", "resubscribe.mpy", "robust2.mpy", "simple2.mpy", "snapshot.mpy",
+                                                 "store.mpy", "tls.mpy"]
     # only the .mpy files are on the path: MICROPYPATH holds out/ and the test helpers
     Runner("micropython", tmp_path, request)(ROUND_TRIP + """
 import umqtt.robust2
@@ -185,7 +185,7 @@ def test_readme_mip_route_as_written(tmp_path, request):
         assert "Done" in out and "not found" not in out, out
         lib = home / ".micropython" / "lib"
         assert sorted(os.listdir(lib / "umqtt")) == ["__init__.py", "errno.py", "resubscribe.py", "robust2.py",
-                                                    "simple2.py", "store.py", "tls.py"]
+                                                    "simple2.py", "snapshot.py", "store.py", "tls.py"]
         Runner("micropython", tmp_path, request)(ROUND_TRIP, path=str(lib), env={"INSTALLED": str(lib)})
         board = tmp_path / "board"
         board.mkdir()
@@ -224,7 +224,7 @@ OLD_SIMPLE2_MANIFEST = """metadata(description="simple2", version="1", license="
 package("umqtt", files=["__init__.py", "errno.py", "simple2.py", "tls.py"], opt=3)
 """
 ALL = ["umqtt/__init__.py", "umqtt/errno.py", "umqtt/simple2.py", "umqtt/tls.py", "umqtt/robust2.py", "umqtt/store.py",
-       "umqtt/resubscribe.py"]
+       "umqtt/resubscribe.py", "umqtt/snapshot.py"]
 
 
 @pytest.mark.parametrize("how", ["FROZEN_MANIFEST", "included", "included by a manifest with metadata",

@@ -1,11 +1,13 @@
 # umqtt.resubscribe: robust2's subscriptions (remembered, queued while offline,
 # renewed on a new session), imported by robust2 on first use: a device that only
 # publishes never loads it. MIT license; see LICENSE.
+# It does not import robust2 (no import circle): what it needs of robust2 comes through
+# the client, c (c._new_pid(), c._issue(), its attributes).
+from . import MQTTException
 from .simple2 import topic_filters, _encode
-from .robust2 import _FAILURES
 
-# (plain names, not const(): this module runs on CPython too, without robust2's import
-# of it)
+# (plain names, not const(): this module runs on CPython too)
+_FAILURES = (OSError, MQTTException, ValueError)  # robust2's: what a failing link raises
 _SUBSCRIBE = 0x82
 _UNSUBSCRIBE = 0xA2
 _ONLINE = 2  # robust2's _state once CONNACK came
@@ -48,9 +50,7 @@ def _send(c, s, pid, place):
 
 def _subscribe_now(c, s):
     # SUBSCRIBE or UNSUBSCRIBE now, else once connected
-    from .robust2 import _new_pid
-
-    p = _send(c, s, _new_pid(c), _IN_SUBSCRIBE) if c._state == _ONLINE else None
+    p = _send(c, s, c._new_pid(), _IN_SUBSCRIBE) if c._state == _ONLINE else None
     if p:
         c.sub_to_confirm[p] = s
     else:
@@ -60,11 +60,9 @@ def _subscribe_now(c, s):
 
 def send_queued(c):
     # the queued (UN)SUBSCRIBEs, in order; one that fails stays first
-    from .robust2 import _new_pid
-
     q = c.sub_to_send
     while q and c._state == _ONLINE:
-        p = _send(c, q[0], _new_pid(c), _IN_SUBSCRIBE)
+        p = _send(c, q[0], c._new_pid(), _IN_SUBSCRIBE)
         if not p:
             return
         c.sub_to_confirm[p] = q.pop(0)

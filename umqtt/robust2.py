@@ -3,7 +3,8 @@
 #
 # What a device that only publishes and receives never runs lives in modules imported on
 # first use: umqtt.resubscribe (subscribe(), unsubscribe(), their renewal) and
-# umqtt.store (snapshot(), restore(), the store's events).
+# umqtt.snapshot (snapshot(), restore(), the store's events; umqtt.store itself only
+# calls the client's public methods). Neither imports this module: no import circle.
 #
 # Lookups are the main cost here: MicroPython finds self.name by searching the
 # instance's attributes, then this class's dict, then simple2's, and a search that
@@ -427,6 +428,11 @@ class MQTTClient(_Client):
             self._link_wait(left)
         return self.session_present
 
+    def _new_pid(self):
+        # simple2's, made robust2's: a pid no kept or queued message holds either.
+        # umqtt.resubscribe draws through it (it does not import this module)
+        return _new_pid(self)
+
     def is_conn_issue(self):
         return self.conn_issue is not None
 
@@ -578,7 +584,8 @@ class MQTTClient(_Client):
             _keep(self, "flush")
         return not (q._count or self.sub_to_send)
 
-    # -- subscriptions (umqtt.resubscribe) and the store (umqtt.store): loaded on use
+    # -- subscriptions (umqtt.resubscribe) and the store's side (umqtt.snapshot): loaded
+    # on use
 
     def subscribe(self, topic, qos=0, resubscribe=True):
         from .resubscribe import subscribe
@@ -601,13 +608,13 @@ class MQTTClient(_Client):
     def snapshot(self):
         """What the store saves: (the last pid drawn, the kept messages in send order as
         [topic, msg, retain, qos, pid, state, ...], the incoming QoS 2 pids held)."""
-        from .store import snapshot
+        from .snapshot import snapshot
 
         return snapshot(self)
 
     def restore(self, last_pid, messages, held):
         """Puts back what snapshot() gave (the store calls it from load())."""
-        from .store import restore
+        from .snapshot import restore
 
         restore(self, last_pid, messages, held)
 
@@ -625,8 +632,8 @@ def _find(c, pid):
 
 
 def _keep(c, event, arg=None, arg2=None):
-    # tell the store (umqtt.store) of an event; callers look at c.store first
-    from .store import keep
+    # tell the store of an event (umqtt.snapshot); callers look at c.store first
+    from .snapshot import keep
 
     keep(c, event, arg, arg2)
 

@@ -1,0 +1,76 @@
+# umqtt.snapshot: robust2's side of a store (umqtt.store): what a snapshot holds, putting
+# one back, and telling the store of each event. robust2 imports it when a store is set:
+# a device without one never loads it. It reads robust2's attributes; umqtt.store sees
+# only c.snapshot(), c.restore(...) and the arguments of its event methods.
+# MIT license; see LICENSE.
+from .simple2 import pid_gen
+
+# (plain numbers, not const(): this module runs on CPython too) robust2's record fields
+# and states
+_QOS = 3
+_STATE = 5
+_QUEUED = 0
+_DROPPED = 3
+
+
+class _Kept:
+    """The messages a snapshot holds, in send order: those in flight, then the QoS >= 1
+    messages queued. A view, not a copy: a store that compacts 1,000 messages on a
+    small heap needs no list of 1,000 (the store only reads them)."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def __iter__(self):
+        for m in self.c.inflight:
+            yield m
+        for m in self.c.msg_to_send:
+            if m[_QOS] and m[_STATE] != _DROPPED:
+                yield m
+
+    def __len__(self):
+        n = 0
+        for m in self:
+            n += 1
+        return n
+
+
+def snapshot(c):
+    # robust2's snapshot(): (the last pid drawn, the kept messages, the QoS 2 pids held)
+    return c._lastpid, _Kept(c), sorted(c._qos2_in)
+
+
+def restore(c, last_pid, messages, held):
+    # robust2's restore(): what snapshot() gave, put back into client c. The new queue is
+    # of the class of the one it replaces (robust2's MessageQueue: not imported, so this
+    # module and robust2 make no import circle)
+    c._lastpid = last_pid
+    c.newpid = pid_gen(last_pid)
+    c.inflight = []
+    q = c.msg_to_send = type(c.msg_to_send)(c.msg_to_send.budget)
+    for m in messages:
+        m = [m[0], m[1], m[2], m[3], m[4], m[5], None]  # (the 7th: the queue's link)
+        if m[_STATE] == _QUEUED:
+            q.append(m)
+        else:
+            c.inflight.append(m)
+    c._qos2_in.update(held)
+
+
+def keep(c, event, arg, arg2):
+    # tell c.store of an event (add, state, remove, hold, release, flush): a failure is
+    # logged, the message stays in RAM, and the store recovers on a later event
+    s = c.store
+    try:
+        f = getattr(s, event, None)
+        if event == "flush":
+            if f:
+                f()
+        elif not f:  # a store with only save(): the whole snapshot() each time
+            s.save(c.snapshot())
+        elif arg2 is None:
+            f(c, arg)
+        else:
+            f(c, arg, arg2)
+    except Exception as e:  # (OSError, MemoryError; a store's own bug too)
+        c.log("store failed", repr(e))

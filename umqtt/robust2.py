@@ -1,6 +1,6 @@
 # umqtt.robust2: keeps every QoS >= 1 message until the broker has it, across outages,
 # and never holds up the application's loop. MIT license; see LICENSE.
-from .simple2 import MQTTClient as _Client, MQTTException, pid_gen, topic_filters, _encode, _check_qos
+from .simple2 import MQTTClient as _Client, MQTTException, pid_gen, _encode, _check_qos
 
 try:  # MicroPython
     from time import ticks_ms, ticks_add, ticks_diff
@@ -53,6 +53,18 @@ _UNSUBSCRIBE = const(0xA2)
 _PUBREL = const(0x62)
 _STIMEOUT = const(0)
 _SDROPPED = const(5)
+
+
+def _send_filters(c, op, filters, pid):
+    from .subscriptions import send
+
+    return send(c, op, filters, pid)
+
+
+def topic_filters(topic, qos=0):
+    from .subscriptions import topic_filters
+
+    return topic_filters(topic, qos)
 
 
 def _cost(m):
@@ -314,7 +326,7 @@ class MQTTClient(_Client):
             self._resend_inflight(True)
         for pid, s in self._pending():  # with the pid subscribe() returned
             if self.sock:
-                self._try(self._place, _Client._send_filters, s[0], s[1], pid)
+                self._try(self._place, _send_filters, s[0], s[1], pid)
         self._send_subscriptions()
         if self.RESUBSCRIBE:
             self.resubscribe()
@@ -688,7 +700,7 @@ class MQTTClient(_Client):
         # the queued (UN)SUBSCRIBEs, in order; one that fails stays first
         q = self.sub_to_send
         while q and self._state == _ONLINE:
-            p = self._try(3, _Client._send_filters, q[0][0], q[0][1], self._newpid())
+            p = self._try(3, _send_filters, q[0][0], q[0][1], self._newpid())
             if not p:
                 return
             self.sub_to_confirm[p] = q.pop(0)
@@ -721,7 +733,7 @@ class MQTTClient(_Client):
         # s = (op, [(filter, qos)]): SUBSCRIBE or UNSUBSCRIBE now, else once connected
         p = None
         if self._state == _ONLINE:
-            p = self._try(3, _Client._send_filters, s[0], s[1], self._newpid())
+            p = self._try(3, _send_filters, s[0], s[1], self._newpid())
         if p:
             self.sub_to_confirm[p] = s
         else:

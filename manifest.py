@@ -1,5 +1,6 @@
-# Freezing umqtt.simple2 and umqtt.robust2 (with umqtt.errno, umqtt.tls, umqtt.store,
-# umqtt.resubscribe and umqtt.snapshot) into MicroPython firmware (MicroPython >= 1.20): add
+# Freezing umqtt.simple2 and umqtt.robust2 (with umqtt.errno, umqtt.subscriptions,
+# umqtt.tls, umqtt.store, umqtt.resubscribe and umqtt.snapshot) into MicroPython firmware
+# (MicroPython >= 1.20): add
 #     include("/path/to/this/folder/manifest.py")
 # to the board's manifest (e.g. through FROZEN_MANIFEST). umqtt/_cpython.py is for
 # CPython only and is not frozen.

@@ -21,7 +21,7 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGES = {  # name -> (modules, requires, summary)
-    "micropython-umqtt.simple2": (["__init__.py", "errno.py", "simple2.py", "tls.py"], [],
+    "micropython-umqtt.simple2": (["__init__.py", "errno.py", "simple2.py", "subscriptions.py", "tls.py"], [],
                                   "MQTT 3.1.1 client for MicroPython whose check_msg() never blocks"),
     "micropython-umqtt.robust2": (["robust2.py", "store.py", "resubscribe.py", "snapshot.py"], ["micropython-umqtt.simple2"],
                                   "MQTT client for MicroPython that keeps QoS >= 1 messages across outages"),

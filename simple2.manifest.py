@@ -1,4 +1,4 @@
-# Freezing umqtt.simple2 (with umqtt.errno and umqtt.tls) into MicroPython firmware
+# Freezing umqtt.simple2 (with umqtt.errno, umqtt.subscriptions and umqtt.tls) into MicroPython firmware
 # (MicroPython >= 1.20): add
 #     include("/path/to/this/folder/simple2.manifest.py")
 # to the board's manifest. manifest.py beside this file freezes robust2 as well.
@@ -14,4 +14,4 @@ if metadata().version is None:
         version=json.load(open("package.json"))["version"],  # the manifest's folder is the cwd
         license="MIT",
     )
-package("umqtt", files=["__init__.py", "errno.py", "simple2.py", "tls.py"], opt=3)
+package("umqtt", files=["__init__.py", "errno.py", "simple2.py", "subscriptions.py", "tls.py"], opt=3)

@@ -50,8 +50,8 @@ def mip_install(url, target):
 
 @pytest.mark.parametrize("pkg, files", [
     ("package.json", ["__init__.py", "errno.py", "resubscribe.py", "robust2.py", "simple2.py", "snapshot.py",
-                      "store.py", "tls.py"]),
-    ("simple2.json", ["__init__.py", "errno.py", "simple2.py", "tls.py"]),
+                      "store.py", "subscriptions.py", "tls.py"]),
+    ("simple2.json", ["__init__.py", "errno.py", "simple2.py", "subscriptions.py", "tls.py"]),
 ])
 def test_mip_install_then_round_trip(http_repo, tmp_path, request, pkg, files):
     lib = tmp_path / "lib"
@@ -68,7 +68,7 @@ def test_compiled_mpy_files_alone_pass_a_round_trip(tmp_path, request):
                          capture_output=True, text=True, check=True)
     assert "simple2.mpy" in res.stdout
     assert sorted(os.listdir(out / "umqtt")) == ["__init__.mpy", "errno.mpy", "resubscribe.mpy", "robust2.mpy", "simple2.mpy", "snapshot.mpy",
-                                                 "store.mpy", "tls.mpy"]
+                                                 "store.mpy", "subscriptions.mpy", "tls.mpy"]
     # only the .mpy files are on the path: MICROPYPATH holds out/ and the test helpers
     Runner("micropython", tmp_path, request)(ROUND_TRIP + """
 import umqtt.robust2
@@ -185,7 +185,7 @@ def test_readme_mip_route_as_written(tmp_path, request):
         assert "Done" in out and "not found" not in out, out
         lib = home / ".micropython" / "lib"
         assert sorted(os.listdir(lib / "umqtt")) == ["__init__.py", "errno.py", "resubscribe.py", "robust2.py",
-                                                    "simple2.py", "snapshot.py", "store.py", "tls.py"]
+                                                    "simple2.py", "snapshot.py", "store.py", "subscriptions.py", "tls.py"]
         Runner("micropython", tmp_path, request)(ROUND_TRIP, path=str(lib), env={"INSTALLED": str(lib)})
         board = tmp_path / "board"
         board.mkdir()
@@ -193,7 +193,8 @@ def test_readme_mip_route_as_written(tmp_path, request):
         out = subprocess.run([MICROPYTHON, "-c", code], cwd=str(board), capture_output=True, text=True, timeout=60,
                              env=dict(os.environ, HOME=str(board))).stdout
         assert "Done" in out, out
-        assert sorted(os.listdir(board / "lib" / "umqtt")) == ["__init__.py", "errno.py", "simple2.py", "tls.py"]
+        assert sorted(os.listdir(board / "lib" / "umqtt")) == ["__init__.py", "errno.py", "simple2.py", "subscriptions.py",
+                                                                  "tls.py"]
     finally:
         srv.terminate()
         srv.wait(10)
@@ -223,8 +224,8 @@ package("umqtt", files=["robust2.py", "store.py"], opt=3)
 OLD_SIMPLE2_MANIFEST = """metadata(description="simple2", version="1", license="MIT")
 package("umqtt", files=["__init__.py", "errno.py", "simple2.py", "tls.py"], opt=3)
 """
-ALL = ["umqtt/__init__.py", "umqtt/errno.py", "umqtt/simple2.py", "umqtt/tls.py", "umqtt/robust2.py", "umqtt/store.py",
-       "umqtt/resubscribe.py", "umqtt/snapshot.py"]
+ALL = ["umqtt/__init__.py", "umqtt/errno.py", "umqtt/simple2.py", "umqtt/subscriptions.py", "umqtt/tls.py",
+       "umqtt/robust2.py", "umqtt/store.py", "umqtt/resubscribe.py", "umqtt/snapshot.py"]
 
 
 @pytest.mark.parametrize("how", ["FROZEN_MANIFEST", "included", "included by a manifest with metadata",
@@ -244,7 +245,7 @@ def test_manifests_freeze_under_the_manifest_tools_rules(tmp_path, how):
         assert m.metadata().version == version and "outages" in m.metadata().description
         assert [f[1] for f in m.files] == ALL
         m = Manifest().execute(s2)
-        assert m.metadata().version == version and [f[1] for f in m.files] == ALL[:4]
+        assert m.metadata().version == version and [f[1] for f in m.files] == ALL[:5]
         return
     lines = {"included": 'include(%r)\n' % full,
              "included by a manifest with metadata": 'metadata(description="my board", version="7")\ninclude(%r)\n' % full,

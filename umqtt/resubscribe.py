@@ -3,8 +3,10 @@
 # publishes never loads it. MIT license; see LICENSE.
 # It does not import robust2 (no import circle): what it needs of robust2 comes through
 # the client, c (c._new_pid(), c._issue(), its attributes).
-from . import MQTTException
-from .simple2 import topic_filters, _encode
+# The packets themselves are simple2's, in umqtt.subscriptions (loaded with this module:
+# only a program with subscriptions loads either).
+from . import MQTTException, _encode
+from .subscriptions import topic_filters, send
 
 # (plain names, not const(): this module runs on CPython too)
 _FAILURES = (OSError, MQTTException, ValueError)  # robust2's: what a failing link raises
@@ -43,7 +45,7 @@ def _send(c, s, pid, place):
     # s = (op, [(filter, qos)]) sent now with pid (0: a new one); its pid, or None (a
     # connection failure, kept in conn_issue)
     try:
-        return c._send_filters(s[0], s[1], pid)
+        return send(c, s[0], s[1], pid)
     except _FAILURES as e:
         return c._issue(e, place)
 

@@ -2,7 +2,7 @@
 # MIT license; see LICENSE. Runs unchanged on MicroPython >= 1.19 and CPython >= 3.8.
 import socket
 import select
-from . import MQTTException
+from . import MQTTException, _encode, _check_qos, _utf8
 
 try:  # MicroPython: const() is built into its compiler, nothing to import for it
     from time import ticks_ms, ticks_add, ticks_diff
@@ -29,12 +29,10 @@ _PINGREQ = const(0xC0)
 _PINGRESP = const(0xD0)
 _RETAIN = const(0x01)  # PUBLISH flags [MQTT-3.3.1]
 _DUP = const(0x08)
-_SUBACK_FAILURE = const(0x80)  # [MQTT-3.9.3]
 # statuses for the status callback (errno.S*)
 _STIMEOUT = const(0)
 _SDELIVERED = const(1)
 _SUNKNOWNPID = const(2)
-_SREFUSED = const(3)
 _SOVERSIZE = const(4)
 # error codes (errno.E*)
 _ECONCLOSE = const(1)
@@ -67,8 +65,8 @@ _MAX_REMAINING = const(268435455)  # what 4 bytes of Remaining Length can say
 _HELD_MOST = const(1 << 19)  # the most an incoming message may take by default
 _IN_PROGRESS = (115, 119, 11)  # a non-blocking connect() under way: EINPROGRESS (Linux,
 # lwIP), EAGAIN
-_BYTES = (bytes, bytearray, memoryview)
 _NOTHING = object()  # no topic published yet
+
 
 
 def pid_gen(pid=0):
@@ -77,31 +75,6 @@ def pid_gen(pid=0):
     while True:
         pid = pid % 65535 + 1
         yield pid
-
-
-def _encode(data, most=65535):
-    # str -> UTF-8 bytes, at most `most` of them: lengths are counted in bytes [MQTT-1.5.3]
-    if isinstance(data, str):
-        data = bytes(data, "utf-8")
-    elif not isinstance(data, _BYTES):
-        raise MQTTException(_EARG)
-    if len(data) > most:
-        raise MQTTException(_ESTRTOLONG)
-    return data
-
-
-def _check_qos(qos):
-    if type(qos) is not int or qos not in (0, 1, 2):
-        raise MQTTException(_EARG)
-
-
-def _utf8(data):
-    # UTF-8 [MQTT-1.5.3-1], as far as the platform checks it: a broker drops the link for
-    # a bad topic, and a client that keeps messages would send it again and again
-    try:
-        str(data, "utf-8")
-    except UnicodeError:
-        raise MQTTException(_EARG)
 
 
 def topic_name(topic, check_utf8=True):
@@ -113,29 +86,6 @@ def topic_name(topic, check_utf8=True):
     if not t or 0 in t or 35 in t or 43 in t:  # '#', '+'
         raise MQTTException(_EARG)
     return t
-
-
-def topic_filters(topic, qos=0):
-    """[(filter bytes, qos)] of a filter or a list of filters (each may be a (filter,
-    qos) tuple), if each is valid: '#' only as the whole last level, '+' only as a whole
-    level [MQTT-4.7.1]; else MQTTException(EARG)."""
-    filters = []
-    for f in topic if isinstance(topic, list) else [topic]:
-        q = qos
-        if isinstance(f, tuple):
-            f, q = f
-        _check_qos(q)
-        f = bytes(_encode(f))
-        _utf8(f)
-        if not f or 0 in f or 35 in f[:-1]:
-            raise MQTTException(_EARG)
-        for level in f.split(b"/"):
-            if len(level) > 1 and (35 in level or 43 in level):
-                raise MQTTException(_EARG)
-        filters.append((f, q))
-    if not filters:
-        raise MQTTException(_EARG)
-    return filters
 
 
 def _check_u16(n):
@@ -168,6 +118,10 @@ class MQTTClient:
     _connect_packet = b""  # CONNECT, while it is being written ...
     _connect_sent = 0  # ... and how much of it is out
     _poll = None
+    _rx_skip = 0  # bytes of an over-size PUBLISH still to be thrown away
+    _rx_pid = 0  # the packet id of the PUBLISH being read ...
+    _rx_start = 0  # ... and where its payload starts in _in
+    _stall_start = None  # ticks_ms when the packet being written first had to wait
 
     def __init__(
         self,
@@ -200,32 +154,24 @@ class MQTTClient:
         self.last_ping = self.last_cpacket = ticks_ms()
         self._out = bytearray(_OUT_SIZE)  # outgoing packets are built here: one write() each
         self._out_len = 0
-        self._in = bytearray(_IN_SIZE)  # the incoming packet (its body)
-        self._in_view = memoryview(self._in)
-        self._header = bytearray(5)  # the fixed header being read ...
-        h = memoryview(self._header)
-        self._header_from = [h[i:] for i in range(5)]  # ... and views of it, made once
+        self._header = bytearray(5)  # the fixed header of the packet being read ...
+        self._set_buffer(bytearray(_IN_SIZE))  # ... and its body
         self._rx_state = _RX_HEADER
         self._rx_into = self._header  # where the next bytes go ...
         self._rx_want = 2  # ... how many more this state needs ...
         self._rx_got = 0  # ... and how many it has
         self._rx_type = 0  # the packet's first byte: type and flags
-        self._rx_skip = 0  # bytes of an over-size PUBLISH still to be thrown away
-        self._rx_pid = 0  # the packet id of the PUBLISH being read
         self._readinto = None  # the socket's readinto(), or _traced_readinto()
         self.cb = None  # f(topic, msg, retained, dup), set by set_callback()
         self.sock = None
         self._link = _LINK_DOWN
         self.msg_qos = 0  # the QoS of the message being delivered to cb
         self._last_write = 0  # ticks_ms of the last packet out
-        self._stall_start = None  # ticks_ms when the packet being written first had to wait
         self._ping_sent = None  # ticks_ms since a PINGRESP is awaited (or bytes last came)
         self._timers_due = 0  # ticks_ms of the next look at the timers
         self._pub_source = _NOTHING  # the last topic published, as given (str or bytes) ...
         self._pub_topic = _NOTHING  # ... as validated bytes
         self._pub_utf8 = False  # ... and whether its UTF-8 was checked (QoS >= 1)
-        self._in_topic = b""  # the last topic received, reused while it repeats ...
-        self._in_topic_view = b""  # ... and its view in the receive buffer
         # a subclass that traces bytes (2.2.0's _read/_write hooks) gets every one of them
         cls = type(self)
         self._trace_read = cls._read is not MQTTClient._read
@@ -368,11 +314,6 @@ class MQTTClient:
         self._out[i : i + n] = data
         self._out_len = i + n
 
-    def _put_string(self, data):
-        # a length-prefixed string [MQTT-1.5.3]
-        self._put_u16(len(data))
-        self._put_bytes(data)
-
     def _flush(self):
         n = self._out_len
         self._out_len = 0
@@ -421,7 +362,33 @@ class MQTTClient:
         the connection a step further without waiting; it returns 0x20 when CONNACK has
         come, and session_present then holds its flag. socket_timeout bounds the whole
         attempt, across calls; a failure raises from the check_msg() that finds it."""
-        packet = self._connect_packet_for(clean_session)  # bad arguments: before any socket
+        # CONNECT [MQTT-3.1], built first (bad arguments: refused before any socket):
+        # protocol name, level 4, flags, keep alive, then the client id, the will's topic
+        # and message, user name, password
+        fields = [_encode(self.client_id)]
+        fields += self._will
+        flags = (0x02 if clean_session else 0) | self._will_flags
+        if self.user is not None:
+            fields.append(_encode(self.user))
+            flags |= 0x80
+            if self.pswd is not None:  # no password without a user name [MQTT-3.1.2-22]
+                fields.append(_encode(self.pswd))
+                flags |= 0x40
+        keepalive = _check_u16(self.keepalive)  # 0 to 65535 s [MQTT-3.1.2.10]
+        body = bytearray(b"\x00\x04MQTT\x04")
+        body.append(flags)
+        body.append(keepalive >> 8)
+        body.append(keepalive & 0xFF)
+        for f in fields:
+            body.append(len(f) >> 8)
+            body.append(len(f) & 0xFF)
+            body += f
+        n = len(body)
+        packet = bytearray((_CONNECT,))
+        while n > 0x7F:
+            packet.append(n & 0x7F | 0x80)
+            n >>= 7
+        packet.append(n)
         if self.ssl:
             from .tls import check
 
@@ -447,10 +414,13 @@ class MQTTClient:
         except:
             self._close()
             raise
-        self._connect_packet = packet
+        self._connect_packet = packet + body
         self._connect_sent = 0
         self._link = _LINK_TCP
-        self._rx_next_packet()
+        self._rx_state = _RX_HEADER
+        self._rx_into = self._header
+        self._rx_want = 2
+        self._rx_got = 0
         self._rx_skip = 0
         self._ping_sent = None
         self._bind_reader()
@@ -470,35 +440,6 @@ class MQTTClient:
     def forget_address(self):
         """The next start_connect() resolves the server's name again."""
         self._addr = None
-
-    def _connect_packet_for(self, clean_session):
-        # CONNECT [MQTT-3.1]: protocol name, level 4, flags, keep alive, then the payload:
-        # client id, will topic and message, user name, password
-        fields = [_encode(self.client_id)]
-        fields += self._will
-        flags = (0x02 if clean_session else 0) | self._will_flags
-        if self.user is not None:
-            fields.append(_encode(self.user))
-            flags |= 0x80
-            if self.pswd is not None:  # no password without a user name [MQTT-3.1.2-22]
-                fields.append(_encode(self.pswd))
-                flags |= 0x40
-        _check_u16(self.keepalive)  # 0 to 65535 s [MQTT-3.1.2.10]
-        body = bytearray(b"\x00\x04MQTT\x04")
-        body.append(flags)
-        body.append(self.keepalive >> 8)
-        body.append(self.keepalive & 0xFF)
-        for f in fields:
-            body.append(len(f) >> 8)
-            body.append(len(f) & 0xFF)
-            body += f
-        n = len(body)
-        head = bytearray((_CONNECT,))
-        while n > 0x7F:
-            head.append(n & 0x7F | 0x80)
-            n >>= 7
-        head.append(n)
-        return head + body
 
     def _advance_link(self):
         # one step of the connection attempt, without waiting; 0x20 once CONNACK is in
@@ -609,31 +550,14 @@ class MQTTClient:
             t = self._publish_topic(topic, qos)
         if type(msg) is not bytes:
             msg = _encode(msg, _MAX_REMAINING)
-        k = len(t)
-        n = len(msg)
-        self._begin(first, k + n + (4 if qos else 2))
         # topic, pid if QoS > 0, payload [MQTT-3.3.2]
-        out = self._out
-        i = self._out_len
-        if i + k + n + 4 <= _OUT_SIZE:  # the whole packet fits: one write
-            out[i] = k >> 8
-            out[i + 1] = k & 0xFF
-            i += 2
-            out[i : i + k] = t
-            i += k
-            if qos:
-                pid = self._track(pid or self._new_pid())
-                out[i] = pid >> 8
-                out[i + 1] = pid & 0xFF
-                i += 2
-            out[i : i + n] = msg
-            self._out_len = i + n
-        else:
-            self._put_string(t)
-            if qos:
-                pid = self._track(pid or self._new_pid())
-                self._put_u16(pid)
-            self._put_bytes(msg)
+        self._begin(first, len(t) + len(msg) + (4 if qos else 2))
+        self._put_u16(len(t))
+        self._put_bytes(t)
+        if qos:
+            pid = self._track(pid or self._new_pid())
+            self._put_u16(pid)
+        self._put_bytes(msg)
         self._flush()
         return pid if qos else None
 
@@ -652,30 +576,15 @@ class MQTTClient:
         """Sends SUBSCRIBE; returns its pid. topic: a filter (str or bytes), or a list of
         filters or (filter, qos) tuples for one SUBSCRIBE. The outcome comes to the
         status callback once per filter: SDELIVERED (granted; see granted) or SREFUSED."""
-        return self._send_filters(_SUBSCRIBE, topic_filters(topic, qos), pid)
+        from . import subscriptions
+
+        return subscriptions.send(self, _SUBSCRIBE, subscriptions.topic_filters(topic, qos), pid)
 
     def unsubscribe(self, topic, pid=0):
         """Sends UNSUBSCRIBE for a filter, or a list of filters; returns its pid."""
-        return self._send_filters(_UNSUBSCRIBE, topic_filters(topic), pid)
+        from . import subscriptions
 
-    def _send_filters(self, first_byte, filters, pid):
-        # SUBSCRIBE or UNSUBSCRIBE [MQTT-3.8, MQTT-3.10]: the packet id, then each filter,
-        # and in a SUBSCRIBE its requested QoS byte
-        subscribe = first_byte == _SUBSCRIBE
-        n = 2
-        for f, q in filters:
-            n += 2 + len(f) + (1 if subscribe else 0)
-        if pid:
-            _check_u16(pid)
-        self._begin(first_byte, n)
-        pid = self._track(pid or self._new_pid())
-        self._put_u16(pid)
-        for f, q in filters:
-            self._put_string(f)
-            if subscribe:
-                self._put_bytes(bytes((q,)))
-        self._flush()
-        return pid
+        return subscriptions.send(self, _UNSUBSCRIBE, subscriptions.topic_filters(topic), pid)
 
     # -- reading
 
@@ -701,6 +610,13 @@ class MQTTClient:
             return r
         except Exception as e:  # (and a callback's: a subclass tells them apart)
             return self.on_link_error(e)
+
+    # Frames: MicroPython puts a function's locals and stack on the heap when they
+    # take more than 11 words, at every call. The receive path keeps such frames to
+    # the calls that enclose the message's own allocations (check_msg, _receive,
+    # _handle_publish): a heap frame allocated and freed before them leaves a hole that
+    # the message's bytes then fill, and the next call's frame is searched for further
+    # on, through the whole heap. The helpers they call stay within 11 words.
 
     def _check_timers(self, now):
         keepalive = self.keepalive * 1000
@@ -739,8 +655,10 @@ class MQTTClient:
                 self._link_wait(_TIMER_EVERY * 4)
 
     def _receive(self):
-        # Runs the receive state machine as far as the bytes that have arrived allow;
-        # returns the type of the packet it completed and handled, or None.
+        # Runs the receive state machine as far as the bytes that have arrived allow:
+        # the fixed header, then the body into _in (of an over-size PUBLISH, its first
+        # part, the rest read and thrown away). Returns the type of the packet it
+        # completed and handled, or None.
         while True:
             want = self._rx_want
             try:
@@ -752,40 +670,80 @@ class MQTTClient:
                 if r == 0:
                     self._fail(_ECONCLOSE)
                 return None
-            if self._ping_sent is not None:  # alive: the PINGRESP is behind these bytes
-                self._ping_sent = ticks_ms()
-            state = self._rx_state
             got = self._rx_got + r
-            self._rx_got = got
-            if r < want:  # the rest later, into a view (mid-packet only: an idle call
-                self._rx_want = want - r  # allocates nothing)
-                self._rx_into = self._header_from[got] if state == _RX_HEADER else self._in_view[got:]
+            if r < want:  # the rest later, into a view of what is missing (mid-packet
+                self._rx_got = got  # only: an idle call allocates nothing)
+                self._rx_want = want - r
+                self._rx_into = memoryview(self._rx_into)[r:]
+                self._alive()
                 return None
+            state = self._rx_state
             if state == _RX_HEADER:
                 if self._header[got - 1] & 0x80:  # more length bytes follow
                     if got == 5:
                         self._fail(_EPROTO)  # 4 at most [MQTT-2.2.3]
+                    self._rx_got = got
                     self._rx_want = 1
-                    self._rx_into = self._header_from[got]
+                    self._rx_into = memoryview(self._header)[got:]
                     continue
-                if self._start_body(got):
+                # The fixed header is in: its type, flags and length must be what a
+                # client may receive [MQTT-2.2.2]; the body goes into _in, grown if
+                # need be.
+                first = self._rx_type = self._header[0]
+                got = self._header[1] if got == 2 else self._long_length(got)
+                if self._link == _LINK_CONNACK:  # CONNACK first, and nothing else [MQTT-3.2]
+                    if first != _CONNACK or got != 2:
+                        self._fail(_ECONLENGTH)
+                elif first & 0xF0 == _PUBLISH:
+                    if first & 0x06 == 0x06:  # QoS 3 [MQTT-3.3.1-4]
+                        self._fail(_EPROTO)
+                elif first == _SUBACK:  # a pid and a code at least; held whole, within max_size
+                    if got < 3 or got > (_SUBACK_MOST if self.max_size is None else self.max_size):
+                        self._fail(_EPROTO)
+                elif first == _PINGRESP:
+                    if got:
+                        self._fail(_EPROTO)
+                elif got != 2 or first not in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK):
+                    self._fail(_EPROTO)
+                if got:  # the body: got bytes, to be read
+                    want = got
+                    if got > len(self._in) or first & 0xF0 == _PUBLISH and self.max_size is not None:
+                        want = self._room_for(first, got)
+                    self._rx_state = _RX_BODY
+                    self._rx_into = self._in
+                    self._rx_want = want
+                    self._rx_got = 0
+                    self._rx_skip = got - want
                     continue
-                got = 0  # no body
-            elif self._rx_skip:  # the first part of an over-size PUBLISH: the rest is
-                if state == _RX_BODY:  # thrown away, a buffer at a time
-                    self._publish_header(self._rx_type, got, True)
+            elif state == _RX_BODY:
+                first = self._rx_type
+                if first & 0xF0 == _PUBLISH:
+                    # its topic and pid, checked: a topic, a pid > 0 if QoS > 0
+                    # [MQTT-3.3.2, MQTT-4.7.3-1, MQTT-2.3.1-1]; of an over-size PUBLISH,
+                    # in the first part, to answer it
+                    b = self._in
+                    k = b[0] << 8 | b[1]
+                    start = self._rx_start = k + (4 if first & 0x06 else 2)
+                    if start > got:
+                        self._fail(_ETOOBIG if self._rx_skip else _EPROTO)
+                    pid = self._rx_pid = b[start - 2] << 8 | b[start - 1] if first & 0x06 else 0
+                    if not k or first & 0x06 and not pid:
+                        self._fail(_EPROTO)
+                if self._rx_skip:  # the rest is thrown away, a buffer at a time
                     self._rx_state = _RX_SKIP
-                skip = self._rx_skip
-                want = self._rx_want = min(skip, len(self._in))
-                self._rx_skip = skip - want
-                self._rx_got = 0
-                self._rx_into = self._in
+                    self._skip_more()
+                    continue
+            elif self._rx_skip:  # more of an over-size PUBLISH to throw away
+                self._skip_more()
                 continue
-            elif state == _RX_SKIP:
+            else:  # an over-size PUBLISH skipped
                 got = -1
-            # a whole packet: got is the length of its body in _in (-1: skipped)
+            # a whole packet: its body is got bytes in _in (-1: skipped)
             first = self._rx_type
-            self._rx_next_packet()
+            self._rx_state = _RX_HEADER  # the next packet
+            self._rx_into = self._header
+            self._rx_want = 2
+            self._rx_got = 0
             self.last_cpacket = ticks_ms()
             self._ping_sent = None
             if first & 0xF0 == _PUBLISH:
@@ -793,50 +751,40 @@ class MQTTClient:
                 return _PUBLISH
             return self._handle(first, got)
 
-    def _rx_next_packet(self):
-        self._rx_state = _RX_HEADER
-        self._rx_into = self._header
-        self._rx_want = 2
-        self._rx_got = 0
+    def _alive(self):
+        # bytes came in the middle of a packet: a PINGRESP awaited may be behind them
+        # (a long packet does not make the link look dead)
+        if self._ping_sent is not None:
+            self._ping_sent = ticks_ms()
 
-    def _start_body(self, got):
-        # the fixed header is in: its type, flags and length must be what a client may
-        # receive [MQTT-2.2.2]; the body goes into _in, grown if need be. False: there
-        # is no body (PINGRESP), the packet is complete.
-        header = self._header
-        first = self._rx_type = header[0]
-        length = header[1]
-        if got > 2:  # more than one length byte, least significant first
-            length = 0
-            for i in range(got - 1, 0, -1):
-                length = length << 7 | header[i] & 0x7F
-        kind = first & 0xF0
-        if self._link == _LINK_CONNACK:  # CONNACK first, and nothing else [MQTT-3.2]
-            if first != _CONNACK or length != 2:
-                self._fail(_ECONLENGTH)
-        elif kind == _PUBLISH:
-            if first & 0x06 == 0x06:  # QoS 3 [MQTT-3.3.1-4]
-                self._fail(_EPROTO)
-        elif first == _SUBACK:  # a pid and a code at least; held whole, within max_size
-            if length < 3 or length > (_SUBACK_MOST if self.max_size is None else self.max_size):
-                self._fail(_EPROTO)
-        elif first == _PINGRESP:
-            if length:
-                self._fail(_EPROTO)
-        elif length != 2 or first not in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK):
-            self._fail(_EPROTO)
-        if not length:
-            return False
+    def _skip_more(self):
+        # the next piece of an over-size PUBLISH's rest, to be thrown away
+        self._alive()
+        want = self._rx_want = min(self._rx_skip, len(self._in))
+        self._rx_skip -= want
+        self._rx_got = 0
+        self._rx_into = self._in
+
+    def _long_length(self, got):
+        # the Remaining Length in the header's got bytes, 7 bits a byte, least
+        # significant first [MQTT-2.2.3]
+        length = 0
+        for i in range(got - 1, 0, -1):
+            length = length << 7 | self._header[i] & 0x7F
+        return length
+
+    def _room_for(self, first, length):
+        # how much of a body of length bytes _in will hold, grown if need be: all of it,
+        # or of a PUBLISH what max_size allows (its topic and pid at least, to answer it)
         held = length
-        if kind == _PUBLISH:  # a PUBLISH may be held in part: its topic and pid, to answer
+        if first & 0xF0 == _PUBLISH:
             most = self.max_size
-            if most is None and length > len(self._in):  # as much as the platform can hold
+            if most is None:  # as much as the platform can hold (and as much again for
+                most = _HELD_MOST  # the copy handed to cb)
                 if mem_free:
                     collect()
-                    most = min(mem_free() // 2, _HELD_MOST)  # (and as much again for
-                else:  # the copy handed to cb)
-                    most = _HELD_MOST
-            if most is not None and held > most:
+                    most = min(mem_free() // 2, most)
+            if held > most:
                 held = most
                 if not held:  # not even the topic's length fits
                     self._fail(_ETOOBIG)
@@ -844,43 +792,25 @@ class MQTTClient:
             try:
                 self._set_buffer(bytearray(held))
             except MemoryError:  # a PUBLISH: what fits then, the rest skipped
-                if kind != _PUBLISH:
+                if first & 0xF0 != _PUBLISH:
                     self._fail(_EPROTO)  # (a SUBACK that large is not an answer of ours)
                 held = len(self._in)
-        self._rx_state = _RX_BODY
-        self._rx_into = self._in
-        self._rx_want = held
-        self._rx_got = 0
-        self._rx_skip = length - held
-        return True
+        return held
 
     def _set_buffer(self, buf):
         self._in = buf
         self._in_view = memoryview(buf)
-        self._in_topic = b""  # its view was of the old buffer
+        self._in_topic = b""  # the last topic received, reused while it repeats (its
+        self._in_topic_view = b""  # view was of the old buffer)
 
-    def _publish_header(self, first, got, cut):
-        # the offset of a PUBLISH's payload in _in, once its topic length and pid are
-        # checked: a topic, a pid > 0 if QoS > 0 [MQTT-3.3.2, MQTT-2.3.1-1]
-        b = self._in
-        k = b[0] << 8 | b[1]
-        qos = first >> 1 & 3
-        start = k + (4 if qos else 2)
-        if start > got:
-            self._fail(_ETOOBIG if cut else _EPROTO)
-        pid = self._rx_pid = b[start - 2] << 8 | b[start - 1] if qos else 0
-        if qos and not pid or not k:  # no topic: [MQTT-4.7.3-1]
-            self._fail(_EPROTO)
-        return start
-
-    def _handle(self, first, body):
-        # one whole packet: body is the bytes of it in _in (-1: an over-size PUBLISH)
-        kind = first & 0xF0
-        if kind == _CONNACK:
+    def _handle(self, first, length):
+        # one whole packet, not a PUBLISH: its body is length bytes in _in
+        if first == _PINGRESP:
+            pass
+        elif first == _CONNACK:
             self._handle_connack()
-        elif first != _PINGRESP:
-            b = self._in
-            pid = b[0] << 8 | b[1]
+        else:
+            pid = self._in[0] << 8 | self._in[1]
             if first == _PUBREL:  # QoS 2 received, last step [MQTT-4.3.3]
                 self._qos2_in.discard(pid)
                 self.on_qos2(pid, False)
@@ -891,16 +821,21 @@ class MQTTClient:
                     self.on_pubrec(pid)
                 self._send_pid(_PUBREL, pid)
             elif first == _SUBACK:
-                self._handle_suback(pid, body)
-            else:  # PUBACK, PUBCOMP, UNSUBACK: the flow is complete
-                self.on_ack(pid, _SUNKNOWNPID if self.rcv_pids.pop(pid, None) is None else _SDELIVERED)
-        if len(self._in) > _IN_KEEP:  # a large buffer is not kept for the next packet
-            self._set_buffer(bytearray(_IN_SIZE))
-        return kind
+                from .subscriptions import suback
+
+                suback(self, pid, length)
+            elif self.rcv_pids.pop(pid, None) is None:  # PUBACK, PUBCOMP, UNSUBACK: the
+                self.on_ack(pid, _SUNKNOWNPID)  # flow is complete (or was not ours)
+            else:
+                self.on_ack(pid, _SDELIVERED)
+            if len(self._in) > _IN_KEEP:  # a large buffer is not kept for the next packet
+                self._set_buffer(bytearray(_IN_SIZE))
+        return first & 0xF0
 
     def _handle_connack(self):
-        # CONNACK [MQTT-3.2]: session present, then the return code
-        flags, code = self._in[0], self._in[1]
+        # [MQTT-3.2]: session present, then the return code
+        flags = self._in[0]
+        code = self._in[1]
         if code:  # refused, and why
             self._close()
             raise MQTTException(20 + code if code < 6 else 20, code)
@@ -916,49 +851,40 @@ class MQTTClient:
         self._timers_due = self.last_cpacket
         self.on_connect(flags)
 
-    def _handle_suback(self, pid, body):
-        # a return code per filter, each a granted QoS or a failure [MQTT-3.9.3]; all
-        # checked, and kept from callbacks that read, before any is reported
-        codes = bytes(self._in_view[2:body])
-        for c in codes:
-            if c > 2 and c != _SUBACK_FAILURE:
-                self._fail(_EPROTO)
-        self.granted = codes
-        if self.rcv_pids.pop(pid, None) is None:
-            self.on_ack(pid, _SUNKNOWNPID)
-        else:
-            for c in codes:
-                self.on_ack(pid, _SREFUSED if c == _SUBACK_FAILURE else _SDELIVERED)
-
-    def _handle_publish(self, first, body):
-        qos = first >> 1 & 3
+    def _handle_publish(self, first, length):
+        # a whole PUBLISH: its body is length bytes in _in (-1: an over-size one, skipped)
         sock = self.sock
         held = self._qos2_in  # (a callback that reconnects to a new session replaces it)
-        if body < 0:  # over-size: skipped, acknowledged, reported
-            pid = self._rx_pid
-            self.cbstat(pid, _SOVERSIZE)
+        if length < 0:  # skipped, acknowledged, reported
+            self.cbstat(self._rx_pid, _SOVERSIZE)
         else:
-            start = self._publish_header(first, body, False)
-            pid = self._rx_pid
+            start = self._rx_start  # (topic and pid checked by _receive)
             # QoS 2: a pid already delivered is not delivered again [MQTT-4.3.3-2]
-            if self.cb and (qos < 2 or pid not in held):
-                view = self._in_view
-                topic = self._in_topic
-                k = start - (4 if qos else 2)
+            if self.cb and (first & 0x06 != 0x04 or self._rx_pid not in held):
+                topic = self._in_topic  # the last topic received, reused if it repeats
+                k = start - (4 if first & 0x06 else 2)
                 if len(topic) != k or topic != self._in_topic_view:  # new: a view made once
-                    self._in_topic_view = view[2 : 2 + k]
+                    self._in_topic_view = self._in_view[2 : 2 + k]
                     topic = self._in_topic = bytes(self._in_topic_view)
                 try:
-                    msg = bytes(view[start:body])
+                    msg = bytes(self._in_view[start:length])
                 except MemoryError:  # no room for the copy: skipped, reported
                     msg = None
-                    self.cbstat(pid, _SOVERSIZE)
+                    self.cbstat(self._rx_pid, _SOVERSIZE)
                 if msg is not None:
-                    self.msg_qos = qos
+                    self.msg_qos = first >> 1 & 3
                     self.cb(topic, msg, first & _RETAIN > 0, first & _DUP > 0)
-        if qos == 2 and pid not in held:  # delivered: not again in this session, even if
-            held.add(pid)  # a callback reconnected to it
+        if first & 0x06:
+            self._answer(first >> 1 & 3, sock, held)
+
+    def _answer(self, qos, sock, held):
+        # PUBACK, or for QoS 2 PUBREC once the pid is in held, the session's set from
+        # before the callback: delivered, not again in this session, even if a callback
+        # reconnected to it
+        pid = self._rx_pid
+        if qos == 2 and pid not in held:
+            held.add(pid)
             if held is self._qos2_in:
                 self.on_qos2(pid, True)
-        if qos and self.sock is sock:  # (not if a callback closed or replaced the link)
+        if self.sock is sock:  # (not if a callback closed or replaced the link)
             self._send_pid(_PUBACK if qos == 1 else _PUBREC, pid)

@@ -505,7 +505,7 @@ class MQTTClient(_Client):
                 msg = bytes(_encode(msg, 268435451 - len(t)))
             m = [t, msg, retain, qos, pid, _QUEUED, None]
         except MemoryError:
-            self._drop((topic, b"", retain, qos, pid), "no memory to keep it (publish())")
+            self._drop(pid, "no memory to keep it (publish())")  # (no tuple: the heap is full)
             return pid
         if online and qos and len(self.inflight) < self.CONFIRM_QUEUE_MAX:
             # sent now: in flight first (if the write fails it is re-sent after the
@@ -558,14 +558,17 @@ class MQTTClient(_Client):
                 self._drop(m, "queue over MSG_QUEUE_BYTES=%d (publish())", budget)
 
     def _drop(self, m, why, values=None):
-        # m is reported SDROPPED; the log says why (why % values)
+        # m, a message (or the pid of one never kept), is reported SDROPPED; the log says
+        # why (why % values)
+        pid = m
         if type(m) is list:
             m[_STATE] = _DROPPED
+            pid = m[_PID]
         try:
-            self.log("dropped message", m[_PID], why if values is None else why % values)
+            self.log("dropped message", pid, why if values is None else why % values)
         except MemoryError:  # (the heap is full: the status below still comes)
             pass
-        self.cbstat(m[_PID] or 0, _SDROPPED)
+        self.cbstat(pid or 0, _SDROPPED)
 
     def send_queue(self):
         """Sends queued messages, oldest first, while the in-flight window has room (at

@@ -1208,6 +1208,23 @@ def case_out_subscribe_unsubscribe():
         net.take()
 
 
+def case_subscription_code_loaded_by_the_first_subscribe_only():
+    # umqtt.subscriptions (SUBSCRIBE, UNSUBSCRIBE, SUBACK) is not loaded by connect,
+    # publish or receiving: a device that only publishes never holds it
+    sys.modules.pop("umqtt.subscriptions", None)  # (loaded by an earlier case: forgotten,
+    package = sys.modules["umqtt"]  # also as the package's attribute, which CPython's
+    if "subscriptions" in dir(package):  # import would take instead)
+        delattr(package, "subscriptions")
+    net, c, rec = connected()
+    c.publish("t", b"m", qos=1)
+    net.feed(packet(0x40, s16(1)), pub("t", b"x"))
+    c.check_msg()
+    c.check_msg()
+    check("umqtt.subscriptions" not in sys.modules, "loaded before any subscribe()")
+    c.subscribe("a")
+    check("umqtt.subscriptions" in sys.modules, "loaded by subscribe()")
+
+
 def case_suback_codes_kept_from_a_status_callback_that_reads():
     net, c, rec = connected()
     pid = c.subscribe([("a", 0), ("b", 1), ("c", 2)])

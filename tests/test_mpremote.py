@@ -87,7 +87,7 @@ def test_mip_install_and_fs_cp_onto_a_board_then_run_an_example(board, tmp_path,
         f for f in os.listdir(os.path.join(REPO, "umqtt")) if f.endswith(".py") and f != "_cpython.py")
     # plain copies with fs cp, and the example with its settings
     board.mpremote("fs", "mkdir", ":lib2", "+", "fs", "mkdir", ":lib2/umqtt")
-    for f in ("__init__.py", "errno.py", "simple2.py"):
+    for f in ("__init__.py", "errno.py", "simple2.py", "subscriptions.py"):
         board.mpremote("fs", "cp", os.path.join(REPO, "umqtt", f), ":lib2/umqtt/" + f)
     for f in ("settings.py", "example_sub.py"):
         board.mpremote("fs", "cp", os.path.join(REPO, "examples", f), ":" + f)

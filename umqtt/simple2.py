@@ -675,8 +675,9 @@ class MQTTClient:
                 self._rx_got = got  # only: an idle call allocates nothing)
                 self._rx_want = want - r
                 self._rx_into = memoryview(self._rx_into)[r:]
-                self._alive()
-                return None
+                if self._ping_sent is not None:  # alive: a PINGRESP awaited may be behind
+                    self._ping_sent = ticks_ms()  # these bytes (a long packet does not
+                return None  # make the link look dead)
             state = self._rx_state
             if state == _RX_HEADER:
                 if self._header[got - 1] & 0x80:  # more length bytes follow
@@ -694,8 +695,8 @@ class MQTTClient:
                 if self._link == _LINK_CONNACK:  # CONNACK first, and nothing else [MQTT-3.2]
                     if first != _CONNACK or got != 2:
                         self._fail(_ECONLENGTH)
-                elif first & 0xF0 == _PUBLISH:
-                    if first & 0x06 == 0x06:  # QoS 3 [MQTT-3.3.1-4]
+                elif first & 0xF0 == _PUBLISH:  # no QoS 3 [MQTT-3.3.1-4]; a topic's
+                    if first & 0x06 == 0x06 or got < 2:  # length at least
                         self._fail(_EPROTO)
                 elif first == _SUBACK:  # a pid and a code at least; held whole, within max_size
                     if got < 3 or got > (_SUBACK_MOST if self.max_size is None else self.max_size):
@@ -751,15 +752,10 @@ class MQTTClient:
                 return _PUBLISH
             return self._handle(first, got)
 
-    def _alive(self):
-        # bytes came in the middle of a packet: a PINGRESP awaited may be behind them
-        # (a long packet does not make the link look dead)
-        if self._ping_sent is not None:
-            self._ping_sent = ticks_ms()
-
     def _skip_more(self):
         # the next piece of an over-size PUBLISH's rest, to be thrown away
-        self._alive()
+        if self._ping_sent is not None:  # alive (as for a partial read)
+            self._ping_sent = ticks_ms()
         want = self._rx_want = min(self._rx_skip, len(self._in))
         self._rx_skip -= want
         self._rx_got = 0
@@ -855,12 +851,13 @@ class MQTTClient:
         # a whole PUBLISH: its body is length bytes in _in (-1: an over-size one, skipped)
         sock = self.sock
         held = self._qos2_in  # (a callback that reconnects to a new session replaces it)
+        pid = self._rx_pid  # (a callback may read the next packet)
         if length < 0:  # skipped, acknowledged, reported
-            self.cbstat(self._rx_pid, _SOVERSIZE)
+            self.cbstat(pid, _SOVERSIZE)
         else:
             start = self._rx_start  # (topic and pid checked by _receive)
             # QoS 2: a pid already delivered is not delivered again [MQTT-4.3.3-2]
-            if self.cb and (first & 0x06 != 0x04 or self._rx_pid not in held):
+            if self.cb and (first & 0x06 != 0x04 or pid not in held):
                 topic = self._in_topic  # the last topic received, reused if it repeats
                 k = start - (4 if first & 0x06 else 2)
                 if len(topic) != k or topic != self._in_topic_view:  # new: a view made once
@@ -870,21 +867,15 @@ class MQTTClient:
                     msg = bytes(self._in_view[start:length])
                 except MemoryError:  # no room for the copy: skipped, reported
                     msg = None
-                    self.cbstat(self._rx_pid, _SOVERSIZE)
+                    self.cbstat(pid, _SOVERSIZE)
                 if msg is not None:
                     self.msg_qos = first >> 1 & 3
                     self.cb(topic, msg, first & _RETAIN > 0, first & _DUP > 0)
-        if first & 0x06:
-            self._answer(first >> 1 & 3, sock, held)
-
-    def _answer(self, qos, sock, held):
-        # PUBACK, or for QoS 2 PUBREC once the pid is in held, the session's set from
-        # before the callback: delivered, not again in this session, even if a callback
-        # reconnected to it
-        pid = self._rx_pid
-        if qos == 2 and pid not in held:
+        # QoS 2: delivered, not again in this session (held: the session's set from
+        # before the callback), even if a callback reconnected to it
+        if first & 0x06 == 0x04 and pid not in held:
             held.add(pid)
             if held is self._qos2_in:
                 self.on_qos2(pid, True)
-        if self.sock is sock:  # (not if a callback closed or replaced the link)
-            self._send_pid(_PUBACK if qos == 1 else _PUBREC, pid)
+        if first & 0x06 and self.sock is sock:  # (not if a callback closed or replaced
+            self._send_pid(_PUBACK if first & 0x06 == 0x02 else _PUBREC, pid)  # the link)

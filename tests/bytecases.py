@@ -1936,6 +1936,45 @@ def case_r2_a_failing_store_fails_no_call():
     check(c.sock is not None)
 
 
+def case_r2_a_store_out_of_memory_fails_no_call():
+    # every event of a store that meets a full heap: the call goes on, the message is
+    # sent and tracked, its outcome reported (a store's event is never where a full heap
+    # raises out of publish(), on_ack or on_qos2)
+    net, c, rec = r2_connected()
+
+    class NoRoom:
+        def add(self, cl, m):
+            raise MemoryError
+
+        remove = hold = release = state = add
+
+    c.store = NoRoom()
+    pid = c.publish("t", b"A", qos=2)
+    eq(net.take(), pub("t", b"A", 2, pid))
+    check(pid in c.rcv_pids, "tracked")
+    net.feed(ack(0x50, pid), ack(0x70, pid), pub("x", b"B", 2, 9), packet(0x62, s16(9)))
+    for _ in range(4):
+        c.check_msg()
+    eq(rec.st, [(pid, 1)])
+    eq(rec.msgs, [(b"x", b"B", False, False)])
+    eq(net.take(), ack(0x62, pid) + ack(0x50, 9) + ack(0x70, 9))
+
+
+def case_r2_queue_max_drop_says_which_bound():
+    # the log line of a drop names the bound that was hit (README)
+    lines = []
+    net, c, rec = r2_connected()
+    c.MSG_QUEUE_MAX = 2
+    c.DEBUG = True
+    c.disconnect()  # offline: queued
+    c.log = lambda *what: lines.append(" ".join(str(w) for w in what))
+    for m in (b"1", b"2", b"3"):
+        c.publish("t", m, qos=1)
+    drops = [ln for ln in lines if "dropped" in ln]
+    eq(len(drops), 1, lines)
+    check("MSG_QUEUE_MAX=2" in drops[0], drops)
+
+
 def case_r2_store_refuses_a_torn_first_save():
     import os
     from umqtt.store import FileStore, _MAGIC

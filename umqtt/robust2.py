@@ -549,10 +549,11 @@ class MQTTClient(_Client):
             if q.qos0:  # the oldest QoS 0 message goes first
                 while m[_QOS]:
                     m = m[_NEXT]
+            over_count = most is not None and q._count > most  # (said before the removal)
             q.remove(m)
             if m[_QOS] and self.store:
                 _keep(self, "remove", m[_PID])
-            if most is not None and q._count > most:
+            if over_count:
                 self._drop(m, "queue over MSG_QUEUE_MAX=%d (publish())", most)
             else:
                 self._drop(m, "queue over MSG_QUEUE_BYTES=%d (publish())", budget)
@@ -638,10 +639,24 @@ def _find(c, pid):
 
 
 def _keep(c, event, arg=None, arg2=None):
-    # tell the store of an event (umqtt.snapshot); callers look at c.store first
-    from .snapshot import keep
-
-    keep(c, event, arg, arg2)
+    # Tell the store of an event (umqtt.store); callers look at c.store first. A
+    # failure is logged, the message stays in RAM, and the store recovers on a later
+    # event. (Nothing here is imported: a full heap must not make the event raise.)
+    s = c.store
+    try:
+        f = getattr(s, event, None)
+        if event == "flush":
+            if f:
+                f()
+        elif not f:  # a store with only save(): the whole snapshot() each time
+            s.save(c.snapshot())
+        elif arg2 is None:
+            f(c, arg)
+        else:
+            f(c, arg, arg2)
+    except Exception as e:  # (OSError, MemoryError; a store's own bug too)
+        if c.DEBUG:  # (only then: logging allocates, and the heap may be full)
+            c.log("store failed", e)
 
 
 def _queued(c, m):

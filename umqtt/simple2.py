@@ -695,8 +695,8 @@ class MQTTClient:
                 if self._link == _LINK_CONNACK:  # CONNACK first, and nothing else [MQTT-3.2]
                     if first != _CONNACK or got != 2:
                         self._fail(_ECONLENGTH)
-                elif first & 0xF0 == _PUBLISH:  # no QoS 3 [MQTT-3.3.1-4]; a topic's
-                    if first & 0x06 == 0x06 or got < 2:  # length at least
+                elif first & 0xF0 == _PUBLISH:  # no QoS 3 [MQTT-3.3.1-4], and a body
+                    if first & 0x06 == 0x06 or not got:  # (the topic's checked with it)
                         self._fail(_EPROTO)
                 elif first == _SUBACK:  # a pid and a code at least; held whole, within max_size
                     if got < 3 or got > (_SUBACK_MOST if self.max_size is None else self.max_size):

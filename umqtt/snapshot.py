@@ -1,6 +1,6 @@
-# umqtt.snapshot: robust2's side of a store (umqtt.store): what a snapshot holds, putting
-# one back, and telling the store of each event. robust2 imports it when a store is set:
-# a device without one never loads it. It reads robust2's attributes; umqtt.store sees
+# umqtt.snapshot: robust2's side of a store (umqtt.store): what a snapshot holds, and
+# putting one back. robust2 imports it for snapshot() and restore(): a device without a
+# store never loads it. It reads robust2's attributes; umqtt.store sees
 # only c.snapshot(), c.restore(...) and the arguments of its event methods.
 # MIT license; see LICENSE.
 from .simple2 import pid_gen
@@ -55,22 +55,3 @@ def restore(c, last_pid, messages, held):
         else:
             c.inflight.append(m)
     c._qos2_in.update(held)
-
-
-def keep(c, event, arg, arg2):
-    # tell c.store of an event (add, state, remove, hold, release, flush): a failure is
-    # logged, the message stays in RAM, and the store recovers on a later event
-    s = c.store
-    try:
-        f = getattr(s, event, None)
-        if event == "flush":
-            if f:
-                f()
-        elif not f:  # a store with only save(): the whole snapshot() each time
-            s.save(c.snapshot())
-        elif arg2 is None:
-            f(c, arg)
-        else:
-            f(c, arg, arg2)
-    except Exception as e:  # (OSError, MemoryError; a store's own bug too)
-        c.log("store failed", repr(e))

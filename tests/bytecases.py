@@ -1322,6 +1322,22 @@ def _ops(w):
 # -- robust2: the queue, what is kept, what is dropped
 
 
+def case_r2_a_bad_argument_to_connect_leaves_no_attempt_behind():
+    # a keepalive that CONNECT cannot carry: raised (EARG) before any socket, by
+    # connect() and by reconnect(); once it is fixed, the next reconnect() connects
+    from umqtt.robust2 import MQTTClient as R
+
+    net = fakesock.install()
+    c, rec = client(cls=R, keepalive=70000)
+    raises(errno.EARG, c.connect)
+    raises(errno.EARG, c.reconnect)
+    eq(net.writes, [], "nothing written")
+    c.keepalive = 60
+    net.feed(CONNACK)
+    eq(c.reconnect(), 0, "connected once the argument is right")
+    check(c.is_connected())
+
+
 def case_r2_qos0_neither_sent_nor_kept_is_reported():
     net, c, rec = r2_connected()
     c.KEEP_QOS0 = False

@@ -361,6 +361,9 @@ class MQTTClient(_Client):
         if code == _ECONNOT and state == _CONNECTING:  # (ping() before CONNACK)
             return None
         if self.sock or code in _BUGS:
+            if state == _CONNECTING and not self.sock:  # refused before any socket (a
+                self._state = _OFFLINE  # bad argument): no attempt is under way, and
+                self._place = _IN_CHECK_MSG  # the next call starts one
             raise e
         if state == _ONLINE and ticks_diff(self.last_cpacket, self._when) >= 0:
             self._fails = 0  # the link carried packets: the backoff starts afresh

@@ -1208,13 +1208,20 @@ def case_out_subscribe_unsubscribe():
         net.take()
 
 
+def _forget_modules(*names):
+    # as if never imported: out of sys.modules, and off the package (CPython's import
+    # would take the package's attribute instead)
+    package = sys.modules["umqtt"]
+    for name in names:
+        sys.modules.pop("umqtt." + name, None)
+        if name in dir(package):
+            delattr(package, name)
+
+
 def case_subscription_code_loaded_by_the_first_subscribe_only():
     # umqtt.subscriptions (SUBSCRIBE, UNSUBSCRIBE, SUBACK) is not loaded by connect,
     # publish or receiving: a device that only publishes never holds it
-    sys.modules.pop("umqtt.subscriptions", None)  # (loaded by an earlier case: forgotten,
-    package = sys.modules["umqtt"]  # also as the package's attribute, which CPython's
-    if "subscriptions" in dir(package):  # import would take instead)
-        delattr(package, "subscriptions")
+    _forget_modules("subscriptions")  # (loaded by an earlier case)
     net, c, rec = connected()
     c.publish("t", b"m", qos=1)
     net.feed(packet(0x40, s16(1)), pub("t", b"x"))
@@ -1336,6 +1343,31 @@ def case_r2_a_bad_argument_to_connect_leaves_no_attempt_behind():
     net.feed(CONNACK)
     eq(c.reconnect(), 0, "connected once the argument is right")
     check(c.is_connected())
+
+
+def case_r2_what_a_publishing_device_never_loads():
+    # robust2 without subscriptions or a store: connect, publish (QoS 0 to 2), the
+    # answers, a lost link and a reconnect load neither umqtt.resubscribe,
+    # umqtt.subscriptions nor umqtt.snapshot (README: what loads when); subscribe()
+    # loads the first two, snapshot() the third
+    lazy = ("resubscribe", "subscriptions", "snapshot")
+    _forget_modules(*lazy)
+    net, c, rec = r2_connected()
+    for q in (0, 1, 2):
+        c.publish("t", b"m", qos=q)
+    net.feed(ack(0x40, 1), ack(0x50, 2), ack(0x70, 2), EOF)
+    for _ in range(4):
+        c.check_msg()
+    check(c.is_conn_issue(), "the link was lost")
+    _r2_relink()
+    eq(c.reconnect(), 0)
+    loaded = [m for m in lazy if "umqtt." + m in sys.modules]
+    eq(loaded, [], "loaded by a device that only publishes")
+    c.subscribe("a", 1)
+    check("umqtt.resubscribe" in sys.modules and "umqtt.subscriptions" in sys.modules,
+          "subscribe() loads its modules")
+    c.snapshot()
+    check("umqtt.snapshot" in sys.modules, "snapshot() loads its module")
 
 
 def case_r2_qos0_neither_sent_nor_kept_is_reported():

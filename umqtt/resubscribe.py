@@ -2,7 +2,7 @@
 # renewed on a new session), imported by robust2 on first use: a device that only
 # publishes never loads it. MIT license; see LICENSE.
 # It does not import robust2 (no import circle): what it needs of robust2 comes through
-# the client, c (c._new_pid(), c._issue(), its attributes).
+# the client, c (c.is_connected(), c._new_pid(), c._issue(), its attributes).
 # The packets themselves are simple2's, in umqtt.subscriptions (loaded with this module:
 # only a program with subscriptions loads either).
 from . import MQTTException, _encode
@@ -12,7 +12,6 @@ from .subscriptions import topic_filters, send
 _FAILURES = (OSError, MQTTException, ValueError)  # robust2's: what a failing link raises
 _SUBSCRIBE = 0x82
 _UNSUBSCRIBE = 0xA2
-_ONLINE = 2  # robust2's _state once CONNACK came
 _IN_SUBSCRIBE = 3  # PLACES: subscribe
 
 
@@ -23,7 +22,7 @@ def subscribe(c, topic, qos, resubscribe):
             f = f if isinstance(f, tuple) else (f, qos)  # filter at a time, as given
             _forget(c, topic_filters(f[0])[0][0])
             c.subs.append(f)
-        if c._state != _ONLINE:  # not queued: the next connection renews all
+        if not c.is_connected():  # not queued: the next connection renews all
             c._renew = True
             return None
     return _subscribe_now(c, (_SUBSCRIBE, fs))
@@ -52,7 +51,7 @@ def _send(c, s, pid, place):
 
 def _subscribe_now(c, s):
     # SUBSCRIBE or UNSUBSCRIBE now, else once connected
-    p = _send(c, s, c._new_pid(), _IN_SUBSCRIBE) if c._state == _ONLINE else None
+    p = _send(c, s, c._new_pid(), _IN_SUBSCRIBE) if c.is_connected() else None
     if p:
         c.sub_to_confirm[p] = s
     else:
@@ -63,7 +62,7 @@ def _subscribe_now(c, s):
 def send_queued(c):
     # the queued (UN)SUBSCRIBEs, in order; one that fails stays first
     q = c.sub_to_send
-    while q and c._state == _ONLINE:
+    while q and c.is_connected():
         p = _send(c, q[0], c._new_pid(), _IN_SUBSCRIBE)
         if not p:
             return

@@ -611,13 +611,6 @@ class MQTTClient:
         except Exception as e:  # (and a callback's: a subclass tells them apart)
             return self.on_link_error(e)
 
-    # Frames: MicroPython puts a function's locals and stack on the heap when they
-    # take more than 11 words, at every call. The receive path keeps such frames to
-    # the calls that enclose the message's own allocations (check_msg, _receive,
-    # _handle_publish): a heap frame allocated and freed before them leaves a hole that
-    # the message's bytes then fill, and the next call's frame is searched for further
-    # on, through the whole heap. The helpers they call stay within 11 words.
-
     def _check_timers(self, now):
         keepalive = self.keepalive * 1000
         if keepalive:
@@ -654,6 +647,13 @@ class MQTTClient:
             else:
                 self._link_wait(_TIMER_EVERY * 4)
 
+    # Frames: MicroPython puts a function's locals and stack on the heap when they
+    # take more than 11 words, at every call. The receive path keeps such frames to
+    # the calls that enclose the message's own allocations (check_msg, _receive,
+    # _handle_publish): a heap frame allocated and freed before them leaves a hole that
+    # the message's bytes then fill, and the next call's frame is searched for further
+    # on, through the whole heap. The helpers they call stay within 11 words.
+
     def _receive(self):
         # Runs the receive state machine as far as the bytes that have arrived allow:
         # the fixed header, then the body into _in (of an over-size PUBLISH, its first
@@ -671,13 +671,16 @@ class MQTTClient:
                     self._fail(_ECONCLOSE)
                 return None
             got = self._rx_got + r
-            if r < want:  # the rest later, into a view of what is missing (mid-packet
-                self._rx_got = got  # only: an idle call allocates nothing)
+            if r < want:
+                # The rest later, into a view of what is missing (mid-packet only: an
+                # idle call allocates nothing). The link is alive: a PINGRESP awaited
+                # may be behind these bytes (a long packet does not make it look dead).
+                self._rx_got = got
                 self._rx_want = want - r
                 self._rx_into = memoryview(self._rx_into)[r:]
-                if self._ping_sent is not None:  # alive: a PINGRESP awaited may be behind
-                    self._ping_sent = ticks_ms()  # these bytes (a long packet does not
-                return None  # make the link look dead)
+                if self._ping_sent is not None:
+                    self._ping_sent = ticks_ms()
+                return None
             state = self._rx_state
             if state == _RX_HEADER:
                 if self._header[got - 1] & 0x80:  # more length bytes follow
@@ -695,8 +698,9 @@ class MQTTClient:
                 if self._link == _LINK_CONNACK:  # CONNACK first, and nothing else [MQTT-3.2]
                     if first != _CONNACK or got != 2:
                         self._fail(_ECONLENGTH)
-                elif first & 0xF0 == _PUBLISH:  # no QoS 3 [MQTT-3.3.1-4], and a body
-                    if first & 0x06 == 0x06 or not got:  # (the topic's checked with it)
+                elif first & 0xF0 == _PUBLISH:
+                    # no QoS 3 [MQTT-3.3.1-4], and a body (its topic is checked with it)
+                    if first & 0x06 == 0x06 or not got:
                         self._fail(_EPROTO)
                 elif first == _SUBACK:  # a pid and a code at least; held whole, within max_size
                     if got < 3 or got > (_SUBACK_MOST if self.max_size is None else self.max_size):
@@ -796,8 +800,10 @@ class MQTTClient:
     def _set_buffer(self, buf):
         self._in = buf
         self._in_view = memoryview(buf)
-        self._in_topic = b""  # the last topic received, reused while it repeats (its
-        self._in_topic_view = b""  # view was of the old buffer)
+        # the last topic received, reused while it repeats: forgotten (its view was of
+        # the old buffer)
+        self._in_topic = b""
+        self._in_topic_view = b""
 
     def _handle(self, first, length):
         # one whole packet, not a PUBLISH: its body is length bytes in _in
@@ -820,8 +826,9 @@ class MQTTClient:
                 from .subscriptions import suback
 
                 suback(self, pid, length)
-            elif self.rcv_pids.pop(pid, None) is None:  # PUBACK, PUBCOMP, UNSUBACK: the
-                self.on_ack(pid, _SUNKNOWNPID)  # flow is complete (or was not ours)
+            # PUBACK, PUBCOMP, UNSUBACK: the flow is complete (or was not ours)
+            elif self.rcv_pids.pop(pid, None) is None:
+                self.on_ack(pid, _SUNKNOWNPID)
             else:
                 self.on_ack(pid, _SDELIVERED)
             if len(self._in) > _IN_KEEP:  # a large buffer is not kept for the next packet
@@ -838,8 +845,10 @@ class MQTTClient:
         if flags > 1:  # reserved flags [MQTT-3.2.2.1]
             self._fail(_EPROTO)
         self.session_present = flags
-        if not flags:  # a new session: no QoS 2 message is half received (a new set:
-            held = self._qos2_in  # one a callback still holds is the old session's)
+        if not flags:
+            # a new session: no QoS 2 message is half received (a new set: one a
+            # callback still holds is the old session's)
+            held = self._qos2_in
             self._qos2_in = set()
             for pid in held:
                 self.on_qos2(pid, False)
@@ -877,5 +886,6 @@ class MQTTClient:
             held.add(pid)
             if held is self._qos2_in:
                 self.on_qos2(pid, True)
-        if first & 0x06 and self.sock is sock:  # (not if a callback closed or replaced
-            self._send_pid(_PUBACK if first & 0x06 == 0x02 else _PUBREC, pid)  # the link)
+        # the answer, unless a callback closed or replaced the link
+        if first & 0x06 and self.sock is sock:
+            self._send_pid(_PUBACK if first & 0x06 == 0x02 else _PUBREC, pid)

@@ -73,7 +73,12 @@ class Sock:
                 s.end = MSGLEN
             else:
                 s.pid += 1
-                b, s.src = (ACKB, ACK) if k == 1 else (SUBB, SUB)
+                if k == 1:  # (no tuple: the fake broker allocates nothing per packet)
+                    b = ACKB
+                    s.src = ACK
+                else:
+                    b = SUBB
+                    s.src = SUB
                 b[2] = s.pid >> 8
                 b[3] = s.pid & 255
                 s.src.seek(0)

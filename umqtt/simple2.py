@@ -489,7 +489,7 @@ class MQTTClient:
             self._connect_packet = b""
             self._last_write = ticks_ms()
             self._link = _LINK_CONNACK
-        return self._receive()
+        return self._receive(self._read_chunk())
 
     def _close(self):
         try:
@@ -598,7 +598,14 @@ class MQTTClient:
                 if self._link == _LINK_DOWN:
                     raise MQTTException(_ECONNOT)
                 return self._advance_link()
-            r = self._receive()
+            # (the read is here, not in a call: an idle call is this read and the
+            # timers' look, nothing else)
+            try:
+                got = self._readinto(self._rx_into, self._rx_want)
+            except OSError:
+                self._close()
+                raise
+            r = None if got is None else self._receive(got)
             # The timers are looked at every _TIMER_EVERY ms: due is at most that far
             # ahead of now, so a difference far below it means the ticks wrapped round.
             now = ticks_ms()
@@ -654,22 +661,27 @@ class MQTTClient:
     # the message's bytes then fill, and the next call's frame is searched for further
     # on, through the whole heap. The helpers they call stay within 11 words.
 
-    def _receive(self):
+    def _read_chunk(self):
+        # reads what has arrived for the current receive state (see _receive)
+        try:
+            return self._readinto(self._rx_into, self._rx_want)
+        except OSError:
+            self._close()
+            raise
+
+    def _receive(self, got):
         # Runs the receive state machine as far as the bytes that have arrived allow:
         # the fixed header, then the body into _in (of an over-size PUBLISH, its first
-        # part, the rest read and thrown away). Returns the type of the packet it
-        # completed and handled, or None.
+        # part, the rest read and thrown away). got: what the last read into the
+        # current state's buffer returned (None: nothing yet; 0: the end of the
+        # stream). Returns the type of the packet it completed and handled, or None.
         while True:
-            want = self._rx_want
-            try:
-                r = self._readinto(self._rx_into, want)
-            except OSError:
-                self._close()
-                raise
-            if not r:  # None: nothing yet
-                if r == 0:
+            if not got:  # None: nothing yet
+                if got == 0:
                     self._fail(_ECONCLOSE)
                 return None
+            want = self._rx_want
+            r = got
             got = self._rx_got + r
             if r < want:
                 # The rest later, into a view of what is missing (mid-packet only: an
@@ -689,29 +701,30 @@ class MQTTClient:
                     self._rx_got = got
                     self._rx_want = 1
                     self._rx_into = memoryview(self._header)[got:]
-                    continue
-                # The fixed header is in: its type, flags and length must be what a
-                # client may receive [MQTT-2.2.2]; the body goes into _in, grown if
-                # need be.
-                first = self._rx_type = self._header[0]
-                got = self._header[1] if got == 2 else self._long_length(got)
-                if self._link == _LINK_CONNACK:  # CONNACK first, and nothing else [MQTT-3.2]
-                    if first != _CONNACK or got != 2:
-                        self._fail(_ECONLENGTH)
-                elif first & 0xF0 == _PUBLISH:
-                    # no QoS 3 [MQTT-3.3.1-4], and a body (its topic is checked with it)
-                    if first & 0x06 == 0x06 or not got:
+                else:
+                    # The fixed header is in: its type, flags and length must be what a
+                    # client may receive [MQTT-2.2.2]; the body goes into _in, grown if
+                    # need be.
+                    first = self._rx_type = self._header[0]
+                    got = self._header[1] if got == 2 else self._long_length(got)
+                    if self._link == _LINK_CONNACK:  # CONNACK first, and nothing else [MQTT-3.2]
+                        if first != _CONNACK or got != 2:
+                            self._fail(_ECONLENGTH)
+                    elif first & 0xF0 == _PUBLISH:
+                        # no QoS 3 [MQTT-3.3.1-4], and a body (its topic is checked with it)
+                        if first & 0x06 == 0x06 or not got:
+                            self._fail(_EPROTO)
+                    elif first == _SUBACK:  # a pid and a code at least; held whole, within max_size
+                        if got < 3 or got > (_SUBACK_MOST if self.max_size is None else self.max_size):
+                            self._fail(_EPROTO)
+                    elif first == _PINGRESP:
+                        if got:
+                            self._fail(_EPROTO)
+                    elif got != 2 or first not in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK):
                         self._fail(_EPROTO)
-                elif first == _SUBACK:  # a pid and a code at least; held whole, within max_size
-                    if got < 3 or got > (_SUBACK_MOST if self.max_size is None else self.max_size):
-                        self._fail(_EPROTO)
-                elif first == _PINGRESP:
-                    if got:
-                        self._fail(_EPROTO)
-                elif got != 2 or first not in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK):
-                    self._fail(_EPROTO)
-                if got:  # the body: got bytes, to be read
-                    want = got
+                    if not got:  # no body: the packet is whole
+                        break
+                    want = got  # what _in takes of the body (of an over-size PUBLISH: a part)
                     if got > len(self._in) or first & 0xF0 == _PUBLISH and self.max_size is not None:
                         want = self._room_for(first, got)
                     self._rx_state = _RX_BODY
@@ -719,7 +732,6 @@ class MQTTClient:
                     self._rx_want = want
                     self._rx_got = 0
                     self._rx_skip = got - want
-                    continue
             elif state == _RX_BODY:
                 first = self._rx_type
                 if first & 0xF0 == _PUBLISH:
@@ -734,27 +746,32 @@ class MQTTClient:
                     pid = self._rx_pid = b[start - 2] << 8 | b[start - 1] if first & 0x06 else 0
                     if not k or first & 0x06 and not pid:
                         self._fail(_EPROTO)
-                if self._rx_skip:  # the rest is thrown away, a buffer at a time
-                    self._rx_state = _RX_SKIP
-                    self._skip_more()
-                    continue
+                if not self._rx_skip:
+                    break  # whole
+                self._rx_state = _RX_SKIP  # the rest is thrown away, a buffer at a time
+                self._skip_more()
             elif self._rx_skip:  # more of an over-size PUBLISH to throw away
                 self._skip_more()
-                continue
             else:  # an over-size PUBLISH skipped
                 got = -1
-            # a whole packet: its body is got bytes in _in (-1: skipped)
-            first = self._rx_type
-            self._rx_state = _RX_HEADER  # the next packet
-            self._rx_into = self._header
-            self._rx_want = 2
-            self._rx_got = 0
-            self.last_cpacket = ticks_ms()
-            self._ping_sent = None
-            if first & 0xF0 == _PUBLISH:
-                self._handle_publish(first, got)
-                return _PUBLISH
-            return self._handle(first, got)
+                break
+            try:  # the next bytes for the new state
+                got = self._readinto(self._rx_into, self._rx_want)
+            except OSError:
+                self._close()
+                raise
+        # a whole packet: its body is got bytes in _in (-1: skipped)
+        first = self._rx_type
+        self._rx_state = _RX_HEADER  # the next packet
+        self._rx_into = self._header
+        self._rx_want = 2
+        self._rx_got = 0
+        self.last_cpacket = ticks_ms()
+        self._ping_sent = None
+        if first & 0xF0 == _PUBLISH:
+            self._handle_publish(first, got)
+            return _PUBLISH
+        return self._handle(first, got)
 
     def _skip_more(self):
         # the next piece of an over-size PUBLISH's rest, to be thrown away

@@ -36,6 +36,7 @@ except ImportError:
 # allocated in 16-byte blocks on a 32-bit board: 6 or 7 take two).
 _TOPIC = const(0)
 _MSG = const(1)
+_RETAIN = const(2)
 _QOS = const(3)
 _PID = const(4)
 _STATE = const(5)
@@ -68,6 +69,9 @@ _FAILURES = (OSError, MQTTException, ValueError)  # what a failing link raises (
 # TLS: a ValueError for a certificate refused)
 _ECONNOT = const(28)
 _ENOACK = const(53)
+_PUBLISH = const(0x30)  # PUBLISH and its flags
+_RETAIN_FLAG = const(0x01)
+_DUP_FLAG = const(0x08)
 _PUBREL = const(0x62)
 _STIMEOUT = const(0)
 _SDROPPED = const(5)
@@ -345,7 +349,7 @@ class MQTTClient(_Client):
                     self._track(m[_PID])
                     self._send_pid(_PUBREL, m[_PID])
                 else:  # DUP=1 with its pid if the broker kept the session, else anew
-                    _Client.publish(self, m[0], m[1], m[2], m[3], session_present, m[_PID])
+                    _publish(self, m, session_present)
             except _FAILURES as e:
                 self._issue(e, self._place)
 
@@ -487,55 +491,14 @@ class MQTTClient(_Client):
     def publish(self, topic, msg, retain=False, qos=0):
         """Sends now when it can, else queues; a QoS >= 1 message is kept until its flow
         completes. Returns the pid of a QoS >= 1 message (sent or queued), else None."""
-        # (one function for every case: a function with this many locals gets its
-        # frame from the heap at each call, and each such allocation costs)
         if self._state == _ONLINE and self.msg_to_send._count:  # the backlog goes first
             self.send_queue()
-        online = self._state == _ONLINE and not self.msg_to_send._count
-        if not qos and online:
-            try:  # the common QoS 0 case, without allocating
+        if not qos and self._state == _ONLINE and not self.msg_to_send._count:
+            try:  # the common QoS 0 case: sent now, nothing kept, nothing allocated
                 return _Client.publish(self, topic, msg, retain)
             except _FAILURES as e:
-                self._issue(e, _IN_PUBLISH)  # (kept below, if KEEP_QOS0)
-                online = False
-        _check_qos(qos)
-        pid = _new_pid(self) if qos else None
-        try:  # a message the heap cannot hold is dropped and reported, never raised
-            t = self._publish_topic(topic, qos)
-            # a kept payload is a copy (the caller may reuse its buffer), checked for
-            # length before it is kept
-            if type(msg) is not bytes or len(msg) > 268435451 - len(t):
-                msg = bytes(_encode(msg, 268435451 - len(t)))
-            m = [t, msg, retain, qos, pid, _QUEUED, None]
-        except MemoryError:
-            self._drop(pid, "no memory to keep it (publish())")  # (no tuple: the heap is full)
-            return pid
-        if online and qos and len(self.inflight) < self.CONFIRM_QUEUE_MAX:
-            # sent now: in flight first (if the write fails it is re-sent after the
-            # reconnect), kept before it goes out (its pid is not reused)
-            m[_STATE] = _SENT
-            self.inflight.append(m)
-            if self.store:
-                _keep(self, "add", m)
-            try:
-                _Client.publish(self, t, msg, retain, qos, False, pid)
-            except _FAILURES as e:
-                self._issue(e, _IN_PUBLISH)
-        elif not (qos or self.KEEP_QOS0):  # not sent, not kept: reported
-            self._drop(m, "offline, and KEEP_QOS0 is False (publish())")
-        elif self.NO_QUEUE_DUPS and _queued(self, m):
-            self._drop(m, "NO_QUEUE_DUPS: equal to a queued message (publish())")
-        else:
-            try:
-                self.add_msg_to_send(m)
-            except MemoryError:
-                if m in self.msg_to_send:
-                    self.msg_to_send.remove(m)
-                self._drop(m, "no memory to queue it (publish())")
-                return pid
-            if qos and m[_STATE] == _QUEUED and self.store:  # (not if the policy dropped it)
-                _keep(self, "add", m)
-        return pid
+                self._issue(e, _IN_PUBLISH)  # (then kept, if KEEP_QOS0)
+        return _publish_kept(self, topic, msg, retain, qos)
 
     def add_msg_to_send(self, data):
         """The queue policy; override to change it. data is a message, whose first four
@@ -697,7 +660,63 @@ def _send(c, m):
         c.inflight.append(m)
         m[_STATE] = _SENT
     try:
-        _Client.publish(c, m[0], m[1], m[2], m[3], False, m[4])
+        _publish(c, m, False)
     except _FAILURES as e:
         c._issue(e, _IN_SENDQUEUE)
     return m[_QOS] or c.sock is not None
+
+
+def _publish(c, m, dup):
+    # PUBLISH kept message m (its topic and payload were checked when it was kept)
+    _Client._send_publish(
+        c,
+        _PUBLISH | m[_QOS] << 1 | (_DUP_FLAG if dup else 0) | (_RETAIN_FLAG if m[_RETAIN] else 0),
+        m[_TOPIC],
+        m[_MSG],
+        m[_PID],
+    )
+
+def _publish_kept(c, topic, msg, retain, qos):
+    # publish() of a message that is kept: QoS >= 1 until its flow completes, QoS 0
+    # while the link is down (KEEP_QOS0). Sent now if the link is up with nothing
+    # queued and the window has room, else queued.
+    online = c._state == _ONLINE and not c.msg_to_send._count
+    _check_qos(qos)
+    pid = _new_pid(c) if qos else None
+    try:  # a message the heap cannot hold is dropped and reported, never raised
+        t = c._publish_topic(topic, qos)
+        # a kept payload is a copy (the caller may reuse its buffer), checked for
+        # length before it is kept
+        if type(msg) is not bytes or len(msg) > 268435451 - len(t):
+            msg = bytes(_encode(msg, 268435451 - len(t)))
+        m = [t, msg, retain, qos, pid, _QUEUED, None]
+    except MemoryError:
+        c._drop(pid, "no memory to keep it (publish())")  # (no tuple: the heap is full)
+        return pid
+    if online and qos and len(c.inflight) < c.CONFIRM_QUEUE_MAX:
+        # sent now: in flight first (if the write fails it is re-sent after the
+        # reconnect), kept before it goes out (its pid is not reused)
+        m[_STATE] = _SENT
+        c.inflight.append(m)
+        if c.store:
+            _keep(c, "add", m)
+        try:
+            _publish(c, m, False)
+        except _FAILURES as e:
+            c._issue(e, _IN_PUBLISH)
+    elif not (qos or c.KEEP_QOS0):  # not sent, not kept: reported
+        c._drop(m, "offline, and KEEP_QOS0 is False (publish())")
+    elif c.NO_QUEUE_DUPS and _queued(c, m):
+        c._drop(m, "NO_QUEUE_DUPS: equal to a queued message (publish())")
+    else:
+        try:
+            c.add_msg_to_send(m)
+        except MemoryError:
+            if m in c.msg_to_send:
+                c.msg_to_send.remove(m)
+            c._drop(m, "no memory to queue it (publish())")
+            return pid
+        if qos and m[_STATE] == _QUEUED and c.store:  # (not if the policy dropped it)
+            _keep(c, "add", m)
+    return pid
+

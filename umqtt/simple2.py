@@ -550,16 +550,22 @@ class MQTTClient:
             t = self._publish_topic(topic, qos)
         if type(msg) is not bytes:
             msg = _encode(msg, _MAX_REMAINING)
-        # topic, pid if QoS > 0, payload [MQTT-3.3.2]
-        self._begin(first, len(t) + len(msg) + (4 if qos else 2))
-        self._put_u16(len(t))
-        self._put_bytes(t)
         if qos:
-            pid = self._track(pid or self._new_pid())
-            self._put_u16(pid)
+            pid = pid or self._new_pid()
+        self._send_publish(first, t, msg, pid)
+        return pid if qos else None
+
+    def _send_publish(self, first, topic, msg, pid):
+        # PUBLISH [MQTT-3.3]: first (its type and flags), then the topic, the pid if
+        # QoS > 0 (the flow tracked from now on), the payload; topic and msg are bytes,
+        # checked by the caller
+        self._begin(first, len(topic) + len(msg) + (4 if first & 0x06 else 2))
+        self._put_u16(len(topic))
+        self._put_bytes(topic)
+        if first & 0x06:
+            self._put_u16(self._track(pid))
         self._put_bytes(msg)
         self._flush()
-        return pid if qos else None
 
     def _publish_topic(self, topic, qos):
         # topic as valid bytes to publish to at qos: checked once and remembered while

@@ -42,6 +42,42 @@ def test_idle_check_msg_and_qos0_publish_allocate_nothing(mp_run, module):
     """)
 
 
+def test_robust2_qos1_publish_and_its_puback_allocate_nothing_once_warm(mp_run):
+    # robust2 keeps each QoS 1 message in a record until its PUBACK; an acknowledged
+    # record is kept for the next message, so steady publishing allocates none
+    mp_run(prelude="from umqtt.robust2 import MQTTClient as C", body="""
+    import micropython, gc
+    c = client("alloc3", cls=C, keepalive=60)
+    delivered = [0, 0]  # SDELIVERED, any other status (counted without allocating)
+    def st(pid, status):
+        delivered[0 if status == 1 else 1] += 1
+    c.set_callback_status(st)
+    c.connect()
+    t = name("alloc3").encode()
+    msg = b"x" * 32
+    c.publish(t, msg, qos=1)  # warm: one record made, then kept for reuse
+    until(lambda: not c.inflight, [c], what="the first PUBACK")
+    spins = [0]
+    def locked():  # in a function: no global (a dict that may grow) is written
+        for i in range(50):
+            c.publish(t, msg, qos=1)
+            k = 0
+            while c.inflight and k < 1000000:  # its PUBACK, read and handled
+                c.check_msg()
+                k += 1
+            spins[0] = k
+    gc.collect()
+    micropython.heap_lock()
+    try:
+        locked()
+    finally:
+        micropython.heap_unlock()
+    check(not c.inflight and spins[0] < 1000000, "PUBACKs", spins[0])
+    eq(delivered, [51, 0])
+    c.disconnect()
+    """)
+
+
 def test_received_message_costs_at_most_128_bytes(mp_run):
     mp_run("""
     import micropython, gc

@@ -52,6 +52,7 @@ _DROPPED = const(3)  # reported SDROPPED, kept no more
 # The topic's object is shared with the message before when the topic is the same; a
 # topic that changes at each message adds its own (32 bytes for 1 byte)
 _MSG_OVERHEAD = const(78)
+_SPARES_MOST = const(4)  # records kept for reuse (48 bytes each on a 32-bit board)
 # the link's life
 _OFFLINE = const(0)  # no link; the next attempt is due at _when
 _CONNECTING = const(1)  # an attempt under way, taken a step further by each call
@@ -101,6 +102,10 @@ class MessageQueue:
         self.qos0 = 0  # how many are QoS 0
         self.budget = budget
         self.pids_drawn = 0  # pids drawn since the queue was last empty (see _new_pid)
+        # records of acknowledged messages, linked like the queue, for the next
+        # messages: a device that publishes steadily allocates no record
+        self.spare = None
+        self.spares = 0
 
     def _counted(self, m, n):
         self._count += n
@@ -244,8 +249,14 @@ class MQTTClient(_Client):
             # QoS 1 allows. QoS 2: at once, else a cut would deliver it twice)
             if self.store:
                 _keep(self, "remove", pid, m[_QOS] == 2)
+            q = self.msg_to_send
+            if q.spares < _SPARES_MOST:  # kept for a next message (without its data)
+                m[_TOPIC] = m[_MSG] = None
+                m[_NEXT] = q.spare
+                q.spare = m
+                q.spares += 1
             self.cbstat(pid, status)
-            if self.msg_to_send._count:  # room in the window now
+            if q._count:  # room in the window now
                 self.send_queue()
             return
         self.sub_to_confirm.pop(pid, None)  # (a SUBACK reports each filter: the first ends it)
@@ -644,10 +655,19 @@ def _new_pid(c):
         q.pids_drawn += 1
         if p in c.rcv_pids or p in c.sub_to_confirm or c.inflight and _find(c, p):
             continue
-        if q.pids_drawn > 65535 and [m for m in q if m[_PID] == p]:
+        if q.pids_drawn > 65535 and _queued_pid(q, p):
             continue
         c._lastpid = p
         return p
+
+
+def _queued_pid(q, pid):
+    # (a loop, not a comprehension: one would make pid a cell, allocated at each call
+    # of the function that holds it)
+    for m in q:
+        if m[_PID] == pid:
+            return True
+    return False
 
 
 def _send(c, m):
@@ -689,7 +709,20 @@ def _publish_kept(c, topic, msg, retain, qos):
         # length before it is kept
         if type(msg) is not bytes or len(msg) > 268435451 - len(t):
             msg = bytes(_encode(msg, 268435451 - len(t)))
-        m = [t, msg, retain, qos, pid, _QUEUED, None]
+        q = c.msg_to_send
+        m = q.spare
+        if m:  # a record used before (see on_ack)
+            q.spare = m[_NEXT]
+            q.spares -= 1
+            m[_TOPIC] = t
+            m[_MSG] = msg
+            m[_RETAIN] = retain
+            m[_QOS] = qos
+            m[_PID] = pid
+            m[_STATE] = _QUEUED
+            m[_NEXT] = None
+        else:
+            m = [t, msg, retain, qos, pid, _QUEUED, None]
     except MemoryError:
         c._drop(pid, "no memory to keep it (publish())")  # (no tuple: the heap is full)
         return pid

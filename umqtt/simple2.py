@@ -489,7 +489,12 @@ class MQTTClient:
             self._connect_packet = b""
             self._last_write = ticks_ms()
             self._link = _LINK_CONNACK
-        return self._receive(self._read_chunk())
+        try:  # CONNACK, read as any packet is (see check_msg)
+            got = self._readinto(self._rx_into, self._rx_want)
+        except OSError:
+            self._close()
+            raise
+        return self._receive(got)
 
     def _close(self):
         try:
@@ -604,9 +609,7 @@ class MQTTClient:
                 if self._link == _LINK_DOWN:
                     raise MQTTException(_ECONNOT)
                 return self._advance_link()
-            # (the read is here, not in a call: an idle call is this read and the
-            # timers' look, nothing else)
-            try:
+            try:  # (here, not in a call: see the note above _receive)
                 got = self._readinto(self._rx_into, self._rx_want)
             except OSError:
                 self._close()
@@ -661,19 +664,14 @@ class MQTTClient:
                 self._link_wait(_TIMER_EVERY * 4)
 
     # Frames: MicroPython puts a function's locals and stack on the heap when they
-    # take more than 11 words, at every call. The receive path keeps such frames to
-    # the calls that enclose the message's own allocations (check_msg, _receive,
-    # _handle_publish): a heap frame allocated and freed before them leaves a hole that
-    # the message's bytes then fill, and the next call's frame is searched for further
-    # on, through the whole heap. The helpers they call stay within 11 words.
-
-    def _read_chunk(self):
-        # reads what has arrived for the current receive state (see _receive)
-        try:
-            return self._readinto(self._rx_into, self._rx_want)
-        except OSError:
-            self._close()
-            raise
+    # take more than 11 words, at every call. A try takes 3 words and reserves stack,
+    # and one that names its exception ("except E as e") always goes over. Once such a
+    # frame is freed, the next allocation searches the heap from its hole, past
+    # everything allocated since the last collection. check_msg()'s frame is on the
+    # heap (it hands the exception to on_link_error), so it makes the first read
+    # itself: an idle call is that read and the timers' look. (The read is written out
+    # where it is needed, in check_msg(), _receive() and _advance_link(): a call costs
+    # more than its five lines.)
 
     def _receive(self, got):
         # Runs the receive state machine as far as the bytes that have arrived allow:

@@ -506,6 +506,18 @@ def case_publish_pid_checked_before_writing():
     eq(c.publish("t", b"m", pid=5), None, "QoS 0 has no packet id")
 
 
+def case_publish_refused_draws_no_pid():
+    # a QoS 1 publish() refused (not connected) leaves the pids as they were: the next
+    # one that goes out is pid 1
+    net, c, rec = connected()
+    c.disconnect()
+    raises(errno.ECONNOT, c.publish, "t", b"m", qos=1)
+    net = fakesock.install()
+    net.feed(CONNACK)
+    c.connect()
+    eq(c.publish("t", b"m", qos=1), 1)
+
+
 def case_topic_utf8_checked():
     net, c, rec = connected()
     for t in (b"a\xff", b"\xc3", bytearray(b"a\x80b")):
@@ -1880,6 +1892,21 @@ class SnapStore:
 
     def last(self):
         return self.snaps[-1]
+
+
+def case_r2_restored_str_fields_go_out_as_utf8_bytes():
+    # a store may give the topic and payload as str (JSON has no bytes): restore()
+    # turns them into checked bytes, so the re-send is a well-formed PUBLISH (the
+    # topic's length counted in bytes, not characters)
+    from umqtt.robust2 import MQTTClient as R
+
+    c = R("c", "broker")
+    c.restore(5, [["t/\u00e9", "h\u00e9", False, 1, 3, 1]], [])
+    eq(c.inflight[0][:2], [b"t/\xc3\xa9", b"h\xc3\xa9"])
+    net = _r2_relink(1)
+    eq(c.connect(False), 1)
+    w = net.take()
+    eq(w[w.index(0x3A):], bytearray(pub(b"t/\xc3\xa9", b"h\xc3\xa9", 1, 3, dup=True)), "DUP, pid 3")
 
 
 def case_r2_store_saves_pubrec():

@@ -3,10 +3,12 @@
 # publishes never loads it. MIT license; see LICENSE.
 # It does not import robust2 (no import circle): what it needs of robust2 comes through
 # the client, c (c.is_connected(), c._new_pid(), c._issue(), its attributes).
-# The packets themselves are simple2's, in umqtt.subscriptions (loaded with this module:
-# only a program with subscriptions loads either).
+# The packets themselves are simple2's (_send_filters), the checks of filters and SUBACK
+# in umqtt.subscriptions (loaded with this module: only a program with subscriptions
+# loads either).
 from . import MQTTException, _encode
-from .subscriptions import topic_filters, send
+from .simple2 import _send_filters
+from .subscriptions import topic_filters
 
 # (plain names, not const(): this module runs on CPython too)
 _FAILURES = (OSError, MQTTException, ValueError)  # robust2's: what a failing link raises
@@ -44,7 +46,7 @@ def _send(c, s, pid, place):
     # s = (op, [(filter, qos)]) sent now with pid (0: a new one); its pid, or None (a
     # connection failure, kept in conn_issue)
     try:
-        return send(c, s[0], s[1], pid)
+        return _send_filters(c, s[0], s[1], pid)
     except _FAILURES as e:
         return c._issue(e, place)
 

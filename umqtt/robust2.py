@@ -10,7 +10,7 @@
 # instance's attributes, then this class's dict, then simple2's, and a search that
 # misses a nearly full table scans most of it. So the client has few attributes of its
 # own, this class few entries, and helpers on the hot paths are module functions.
-from .simple2 import MQTTClient as _Client, MQTTException, _encode, _check_qos
+from .simple2 import MQTTClient as _Client, MQTTException, _encode, _check_qos, _track, _send_pid, _send_publish
 
 try:  # MicroPython
     from time import ticks_ms, ticks_add, ticks_diff
@@ -357,8 +357,8 @@ class MQTTClient(_Client):
                 break
             try:
                 if m[_STATE] == _RELEASED:  # past PUBREC in the session the broker kept
-                    self._track(m[_PID])
-                    self._send_pid(_PUBREL, m[_PID])
+                    _track(self, m[_PID])
+                    _send_pid(self, _PUBREL, m[_PID])
                 else:  # DUP=1 with its pid if the broker kept the session, else anew
                     _publish(self, m, session_present)
             except _FAILURES as e:
@@ -502,9 +502,10 @@ class MQTTClient(_Client):
     def publish(self, topic, msg, retain=False, qos=0):
         """Sends now when it can, else queues; a QoS >= 1 message is kept until its flow
         completes. Returns the pid of a QoS >= 1 message (sent or queued), else None."""
-        if self._state == _ONLINE and self.msg_to_send._count:  # the backlog goes first
+        queue = self.msg_to_send
+        if queue._count and self._state == _ONLINE:  # the backlog goes first
             self.send_queue()
-        if not qos and self._state == _ONLINE and not self.msg_to_send._count:
+        if not qos and not queue._count and self._state == _ONLINE:
             try:  # the common QoS 0 case: sent now, nothing kept, nothing allocated
                 return _Client.publish(self, topic, msg, retain)
             except _FAILURES as e:
@@ -516,7 +517,8 @@ class MQTTClient(_Client):
         fields are (topic, msg, retain, qos), then pid and state. Appends it, then while
         the queue is over MSG_QUEUE_MAX messages or MSG_QUEUE_BYTES bytes of heap drops
         the oldest QoS 0 message, or else the oldest one. Every drop is reported:
-        status SDROPPED."""
+        status SDROPPED. A record is the client's: once its flow ends it is emptied and
+        used for a later message, so keep a copy (data[:6]), not data."""
         q = self.msg_to_send
         q.append(data)
         most = self.MSG_QUEUE_MAX
@@ -591,7 +593,9 @@ class MQTTClient(_Client):
 
     def snapshot(self):
         """What the store saves: (the last pid drawn, the kept messages in send order as
-        [topic, msg, retain, qos, pid, state, ...], the incoming QoS 2 pids held)."""
+        [topic, msg, retain, qos, pid, state, ...], the incoming QoS 2 pids held). The
+        messages are the client's live records: read them now (a record is reused
+        once its flow ends)."""
         from .snapshot import snapshot
 
         return snapshot(self)
@@ -688,13 +692,14 @@ def _send(c, m):
 
 def _publish(c, m, dup):
     # PUBLISH kept message m (its topic and payload were checked when it was kept)
-    _Client._send_publish(
+    _send_publish(
         c,
         _PUBLISH | m[_QOS] << 1 | (_DUP_FLAG if dup else 0) | (_RETAIN_FLAG if m[_RETAIN] else 0),
         m[_TOPIC],
         m[_MSG],
         m[_PID],
     )
+
 
 def _publish_kept(c, topic, msg, retain, qos):
     # publish() of a message that is kept: QoS >= 1 until its flow completes, QoS 0

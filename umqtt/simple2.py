@@ -68,7 +68,6 @@ _IN_PROGRESS = (115, 119, 11)  # a non-blocking connect() under way: EINPROGRESS
 _NOTHING = object()  # no topic published yet
 
 
-
 def pid_gen(pid=0):
     """Packet ids 1 to 65535 and round again, after pid; 0 is not a packet id
     [MQTT-2.3.1-1]."""
@@ -226,7 +225,8 @@ class MQTTClient:
         and return None."""
         raise e
 
-    # -- writing: a packet is built in _out and written with one write() if it fits
+    # -- writing: the packets are built by the module functions at the end (_begin(),
+    # _put_u16(), ...); each goes out through _write()
 
     def _write(self, bytes_wr, length=-1):
         """Writes bytes_wr[:length] (all of it if length < 0) within socket_timeout from
@@ -272,66 +272,6 @@ class MQTTClient:
         # until the socket is ready for flags (_POLLIN, _POLLOUT), ms at most (-1: no limit)
         self._poll.modify(self.sock, flags)
         self._poll.poll(ms)
-
-    def _begin(self, first_byte, length):
-        # a new packet in _out: its fixed header, type and flags, then the Remaining
-        # Length, 7 bits a byte, the top bit set while more follow [MQTT-2.2.3]
-        if length > _MAX_REMAINING:
-            raise MQTTException(_ESTRTOLONG)
-        if self._link != _LINK_UP:
-            raise MQTTException(_ECONNOT)
-        self._stall_start = None
-        out = self._out
-        out[0] = first_byte
-        i = 1
-        while length > 0x7F:
-            out[i] = length & 0x7F | 0x80
-            length >>= 7
-            i += 1
-        out[i] = length
-        self._out_len = i + 1
-
-    def _put_u16(self, n):
-        # a two-byte integer, most significant byte first [MQTT-1.5.2]
-        i = self._out_len
-        if i + 2 > _OUT_SIZE:
-            self._flush()
-            i = 0
-        out = self._out
-        out[i] = n >> 8
-        out[i + 1] = n & 0xFF
-        self._out_len = i + 2
-
-    def _put_bytes(self, data):
-        i = self._out_len
-        n = len(data)
-        if i + n > _OUT_SIZE:  # full: out with it, and with data too if _out cannot hold it
-            self._flush()
-            i = 0
-            if n > _OUT_SIZE:
-                self._write(data, n)
-                return
-        self._out[i : i + n] = data
-        self._out_len = i + n
-
-    def _flush(self):
-        n = self._out_len
-        self._out_len = 0
-        if self._trace_write:  # exactly the bytes of the packet, for a tracing subclass
-            self._write(bytes(self._out[:n]), n)
-        else:
-            self._write(self._out, n)
-
-    def _send_pid(self, first_byte, pid):
-        # PUBACK, PUBREC, PUBREL, PUBCOMP: the type and the packet id
-        self._begin(first_byte, 2)
-        self._put_u16(pid)
-        self._flush()
-
-    def _track(self, pid):
-        # flow pid awaits its answer until message_timeout from now
-        self.rcv_pids[pid] = ticks_add(ticks_ms(), _ms(self.message_timeout))
-        return pid
 
     def _new_pid(self):
         # a pid no flow in flight uses [MQTT-2.3.1-2]
@@ -494,7 +434,7 @@ class MQTTClient:
         except OSError:
             self._close()
             raise
-        return self._receive(got)
+        return _receive(self, got)
 
     def _close(self):
         try:
@@ -522,8 +462,8 @@ class MQTTClient:
 
     def ping(self):
         """Sends PINGREQ now."""
-        self._begin(_PINGREQ, 0)
-        self._flush()
+        _begin(self, _PINGREQ, 0)
+        _flush(self)
         self.last_ping = self._last_write
         if self._ping_sent is None:
             self._ping_sent = self._last_write
@@ -555,22 +495,7 @@ class MQTTClient:
             t = self._publish_topic(topic, qos)
         if type(msg) is not bytes:
             msg = _encode(msg, _MAX_REMAINING)
-        if qos:
-            pid = pid or self._new_pid()
-        self._send_publish(first, t, msg, pid)
-        return pid if qos else None
-
-    def _send_publish(self, first, topic, msg, pid):
-        # PUBLISH [MQTT-3.3]: first (its type and flags), then the topic, the pid if
-        # QoS > 0 (the flow tracked from now on), the payload; topic and msg are bytes,
-        # checked by the caller
-        self._begin(first, len(topic) + len(msg) + (4 if first & 0x06 else 2))
-        self._put_u16(len(topic))
-        self._put_bytes(topic)
-        if first & 0x06:
-            self._put_u16(self._track(pid))
-        self._put_bytes(msg)
-        self._flush()
+        return _send_publish(self, first, t, msg, pid)
 
     def _publish_topic(self, topic, qos):
         # topic as valid bytes to publish to at qos: checked once and remembered while
@@ -589,13 +514,13 @@ class MQTTClient:
         status callback once per filter: SDELIVERED (granted; see granted) or SREFUSED."""
         from . import subscriptions
 
-        return subscriptions.send(self, _SUBSCRIBE, subscriptions.topic_filters(topic, qos), pid)
+        return _send_filters(self, _SUBSCRIBE, subscriptions.topic_filters(topic, qos), pid)
 
     def unsubscribe(self, topic, pid=0):
         """Sends UNSUBSCRIBE for a filter, or a list of filters; returns its pid."""
         from . import subscriptions
 
-        return subscriptions.send(self, _UNSUBSCRIBE, subscriptions.topic_filters(topic), pid)
+        return _send_filters(self, _UNSUBSCRIBE, subscriptions.topic_filters(topic), pid)
 
     # -- reading
 
@@ -614,41 +539,18 @@ class MQTTClient:
             except OSError:
                 self._close()
                 raise
-            r = None if got is None else self._receive(got)
+            r = None if got is None else _receive(self, got)
             # The timers are looked at every _TIMER_EVERY ms: due is at most that far
             # ahead of now, so a difference far below it means the ticks wrapped round.
             now = ticks_ms()
             late = now - self._timers_due
             if (late >= 0 or late < -2 * _TIMER_EVERY) and self.sock:
                 self._timers_due = ticks_add(now, _TIMER_EVERY)
-                self._check_timers(now)
+                _check_timers(self, now)
                 self.on_tick(now)
             return r
         except Exception as e:  # (and a callback's: a subclass tells them apart)
             return self.on_link_error(e)
-
-    def _check_timers(self, now):
-        keepalive = self.keepalive * 1000
-        if keepalive:
-            sent = self._ping_sent
-            if sent is not None and ticks_diff(now, sent) > keepalive:  # a dead link
-                self._fail(_EKEEPALIVE)
-            # something goes out within the keep alive [MQTT-3.1.2-23], and a silent link
-            # is pinged: a half-open link is found within 1.75 keep alive
-            keepalive = keepalive * 3 // 4
-            if ticks_diff(now, self._last_write) >= keepalive or (
-                sent is None and ticks_diff(now, self.last_cpacket) >= keepalive
-            ):
-                self.ping()
-        flows = self.rcv_pids
-        while flows:  # a hook may change flows: look again after each
-            for pid in flows:
-                if ticks_diff(now, flows[pid]) >= 0:
-                    break
-            else:
-                return
-            del flows[pid]
-            self.on_timeout(pid)
 
     def wait_msg(self):
         """Blocks until one packet is handled, keeping the connection alive meanwhile.
@@ -662,120 +564,6 @@ class MQTTClient:
                 self._wait(_POLLIN, _TIMER_EVERY * 4)
             else:
                 self._link_wait(_TIMER_EVERY * 4)
-
-    # Frames: MicroPython puts a function's locals and stack on the heap when they
-    # take more than 11 words, at every call. A try takes 3 words and reserves stack,
-    # and one that names its exception ("except E as e") always goes over. Once such a
-    # frame is freed, the next allocation searches the heap from its hole, past
-    # everything allocated since the last collection. check_msg()'s frame is on the
-    # heap (it hands the exception to on_link_error), so it makes the first read
-    # itself: an idle call is that read and the timers' look. (The read is written out
-    # where it is needed, in check_msg(), _receive() and _advance_link(): a call costs
-    # more than its five lines.)
-
-    def _receive(self, got):
-        # Runs the receive state machine as far as the bytes that have arrived allow:
-        # the fixed header, then the body into _in (of an over-size PUBLISH, its first
-        # part, the rest read and thrown away). got: what the last read into the
-        # current state's buffer returned (None: nothing yet; 0: the end of the
-        # stream). Returns the type of the packet it completed and handled, or None.
-        while True:
-            if not got:  # None: nothing yet
-                if got == 0:
-                    self._fail(_ECONCLOSE)
-                return None
-            want = self._rx_want
-            r = got
-            got = self._rx_got + r
-            if r < want:
-                # The rest later, into a view of what is missing (mid-packet only: an
-                # idle call allocates nothing). The link is alive: a PINGRESP awaited
-                # may be behind these bytes (a long packet does not make it look dead).
-                self._rx_got = got
-                self._rx_want = want - r
-                self._rx_into = memoryview(self._rx_into)[r:]
-                if self._ping_sent is not None:
-                    self._ping_sent = ticks_ms()
-                return None
-            state = self._rx_state
-            if state == _RX_HEADER:
-                if self._header[got - 1] & 0x80:  # more length bytes follow
-                    if got == 5:
-                        self._fail(_EPROTO)  # 4 at most [MQTT-2.2.3]
-                    self._rx_got = got
-                    self._rx_want = 1
-                    self._rx_into = memoryview(self._header)[got:]
-                else:
-                    # The fixed header is in: its type, flags and length must be what a
-                    # client may receive [MQTT-2.2.2]; the body goes into _in, grown if
-                    # need be.
-                    first = self._rx_type = self._header[0]
-                    got = self._header[1] if got == 2 else self._long_length(got)
-                    if self._link == _LINK_CONNACK:  # CONNACK first, and nothing else [MQTT-3.2]
-                        if first != _CONNACK or got != 2:
-                            self._fail(_ECONLENGTH)
-                    elif first & 0xF0 == _PUBLISH:
-                        # no QoS 3 [MQTT-3.3.1-4], and a body (its topic is checked with it)
-                        if first & 0x06 == 0x06 or not got:
-                            self._fail(_EPROTO)
-                    elif first == _SUBACK:  # a pid and a code at least; held whole, within max_size
-                        if got < 3 or got > (_SUBACK_MOST if self.max_size is None else self.max_size):
-                            self._fail(_EPROTO)
-                    elif first == _PINGRESP:
-                        if got:
-                            self._fail(_EPROTO)
-                    elif got != 2 or first not in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK):
-                        self._fail(_EPROTO)
-                    if not got:  # no body: the packet is whole
-                        break
-                    want = got  # what _in takes of the body (of an over-size PUBLISH: a part)
-                    if got > len(self._in) or first & 0xF0 == _PUBLISH and self.max_size is not None:
-                        want = self._room_for(first, got)
-                    self._rx_state = _RX_BODY
-                    self._rx_into = self._in
-                    self._rx_want = want
-                    self._rx_got = 0
-                    self._rx_skip = got - want
-            elif state == _RX_BODY:
-                first = self._rx_type
-                if first & 0xF0 == _PUBLISH:
-                    # its topic and pid, checked: a topic, a pid > 0 if QoS > 0
-                    # [MQTT-3.3.2, MQTT-4.7.3-1, MQTT-2.3.1-1]; of an over-size PUBLISH,
-                    # in the first part, to answer it
-                    b = self._in
-                    k = b[0] << 8 | b[1]
-                    start = self._rx_start = k + (4 if first & 0x06 else 2)
-                    if start > got:
-                        self._fail(_ETOOBIG if self._rx_skip else _EPROTO)
-                    pid = self._rx_pid = b[start - 2] << 8 | b[start - 1] if first & 0x06 else 0
-                    if not k or first & 0x06 and not pid:
-                        self._fail(_EPROTO)
-                if not self._rx_skip:
-                    break  # whole
-                self._rx_state = _RX_SKIP  # the rest is thrown away, a buffer at a time
-                self._skip_more()
-            elif self._rx_skip:  # more of an over-size PUBLISH to throw away
-                self._skip_more()
-            else:  # an over-size PUBLISH skipped
-                got = -1
-                break
-            try:  # the next bytes for the new state
-                got = self._readinto(self._rx_into, self._rx_want)
-            except OSError:
-                self._close()
-                raise
-        # a whole packet: its body is got bytes in _in (-1: skipped)
-        first = self._rx_type
-        self._rx_state = _RX_HEADER  # the next packet
-        self._rx_into = self._header
-        self._rx_want = 2
-        self._rx_got = 0
-        self.last_cpacket = ticks_ms()
-        self._ping_sent = None
-        if first & 0xF0 == _PUBLISH:
-            self._handle_publish(first, got)
-            return _PUBLISH
-        return self._handle(first, got)
 
     def _skip_more(self):
         # the next piece of an over-size PUBLISH's rest, to be thrown away
@@ -826,36 +614,6 @@ class MQTTClient:
         self._in_topic = b""
         self._in_topic_view = b""
 
-    def _handle(self, first, length):
-        # one whole packet, not a PUBLISH: its body is length bytes in _in
-        if first == _PINGRESP:
-            pass
-        elif first == _CONNACK:
-            self._handle_connack()
-        else:
-            pid = self._in[0] << 8 | self._in[1]
-            if first == _PUBREL:  # QoS 2 received, last step [MQTT-4.3.3]
-                self._qos2_in.discard(pid)
-                self.on_qos2(pid, False)
-                self._send_pid(_PUBCOMP, pid)
-            elif first == _PUBREC:  # QoS 2 sent, second step: release the message
-                if pid in self.rcv_pids:
-                    self._track(pid)
-                    self.on_pubrec(pid)
-                self._send_pid(_PUBREL, pid)
-            elif first == _SUBACK:
-                from .subscriptions import suback
-
-                suback(self, pid, length)
-            # PUBACK, PUBCOMP, UNSUBACK: the flow is complete (or was not ours)
-            elif self.rcv_pids.pop(pid, None) is None:
-                self.on_ack(pid, _SUNKNOWNPID)
-            else:
-                self.on_ack(pid, _SDELIVERED)
-            if len(self._in) > _IN_KEEP:  # a large buffer is not kept for the next packet
-                self._set_buffer(bytearray(_IN_SIZE))
-        return first & 0xF0
-
     def _handle_connack(self):
         # [MQTT-3.2]: session present, then the return code
         flags = self._in[0]
@@ -877,36 +635,324 @@ class MQTTClient:
         self._timers_due = self.last_cpacket
         self.on_connect(flags)
 
-    def _handle_publish(self, first, length):
-        # a whole PUBLISH: its body is length bytes in _in (-1: an over-size one, skipped)
-        sock = self.sock
-        held = self._qos2_in  # (a callback that reconnects to a new session replaces it)
-        pid = self._rx_pid  # (a callback may read the next packet)
-        if length < 0:  # skipped, acknowledged, reported
-            self.cbstat(pid, _SOVERSIZE)
+
+# -- receiving: the state machine (_receive) and a handler per packet type (module
+# functions, as the writing ones below are)
+#
+# Frames: MicroPython puts a function's locals and stack on the heap when they
+# take more than 11 words, at every call. A try takes 3 words and reserves stack,
+# and one that names its exception ("except E as e") always goes over. Once such a
+# frame is freed, the next allocation searches the heap from its hole, past
+# everything allocated since the last collection. check_msg()'s frame is on the
+# heap (it hands the exception to on_link_error), so it makes the first read
+# itself: an idle call is that read and the timers' look. (The read is written out
+# where it is needed, in check_msg(), _receive() and _advance_link(): a call costs
+# more than its five lines.)
+
+
+def _check_timers(c, now):
+    keepalive = c.keepalive * 1000
+    if keepalive:
+        sent = c._ping_sent
+        if sent is not None and ticks_diff(now, sent) > keepalive:  # a dead link
+            c._fail(_EKEEPALIVE)
+        # something goes out within the keep alive [MQTT-3.1.2-23], and a silent link
+        # is pinged: a half-open link is found within 1.75 keep alive
+        keepalive = keepalive * 3 // 4
+        if ticks_diff(now, c._last_write) >= keepalive or (
+            sent is None and ticks_diff(now, c.last_cpacket) >= keepalive
+        ):
+            c.ping()
+    flows = c.rcv_pids
+    while flows:  # a hook may change flows: look again after each
+        for pid in flows:
+            if ticks_diff(now, flows[pid]) >= 0:
+                break
         else:
-            start = self._rx_start  # (topic and pid checked by _receive)
-            # QoS 2: a pid already delivered is not delivered again [MQTT-4.3.3-2]
-            if self.cb and (first & 0x06 != 0x04 or pid not in held):
-                topic = self._in_topic  # the last topic received, reused if it repeats
-                k = start - (4 if first & 0x06 else 2)
-                if len(topic) != k or topic != self._in_topic_view:  # new: a view made once
-                    self._in_topic_view = self._in_view[2 : 2 + k]
-                    topic = self._in_topic = bytes(self._in_topic_view)
-                try:
-                    msg = bytes(self._in_view[start:length])
-                except MemoryError:  # no room for the copy: skipped, reported
-                    msg = None
-                    self.cbstat(pid, _SOVERSIZE)
-                if msg is not None:
-                    self.msg_qos = first >> 1 & 3
-                    self.cb(topic, msg, first & _RETAIN > 0, first & _DUP > 0)
-        # QoS 2: delivered, not again in this session (held: the session's set from
-        # before the callback), even if a callback reconnected to it
-        if first & 0x06 == 0x04 and pid not in held:
-            held.add(pid)
-            if held is self._qos2_in:
-                self.on_qos2(pid, True)
-        # the answer, unless a callback closed or replaced the link
-        if first & 0x06 and self.sock is sock:
-            self._send_pid(_PUBACK if first & 0x06 == 0x02 else _PUBREC, pid)
+            return
+        del flows[pid]
+        c.on_timeout(pid)
+
+
+def _receive(c, got):
+    # Runs the receive state machine as far as the bytes that have arrived allow:
+    # the fixed header, then the body into _in (of an over-size PUBLISH, its first
+    # part, the rest read and thrown away). got: what the last read into the
+    # current state's buffer returned (None: nothing yet; 0: the end of the
+    # stream). Returns the type of the packet it completed and handled, or None.
+    while True:
+        if not got:  # None: nothing yet
+            if got == 0:
+                c._fail(_ECONCLOSE)
+            return None
+        want = c._rx_want
+        r = got
+        got = c._rx_got + r
+        if r < want:
+            # The rest later, into a view of what is missing (mid-packet only: an
+            # idle call allocates nothing). The link is alive: a PINGRESP awaited
+            # may be behind these bytes (a long packet does not make it look dead).
+            c._rx_got = got
+            c._rx_want = want - r
+            c._rx_into = memoryview(c._rx_into)[r:]
+            if c._ping_sent is not None:
+                c._ping_sent = ticks_ms()
+            return None
+        state = c._rx_state
+        if state == _RX_HEADER:
+            if c._header[got - 1] & 0x80:  # more length bytes follow
+                if got == 5:
+                    c._fail(_EPROTO)  # 4 at most [MQTT-2.2.3]
+                c._rx_got = got
+                c._rx_want = 1
+                c._rx_into = memoryview(c._header)[got:]
+            else:
+                # The fixed header is in: its type, flags and length must be what a
+                # client may receive [MQTT-2.2.2]; the body goes into _in, grown if
+                # need be.
+                first = c._rx_type = c._header[0]
+                got = c._header[1] if got == 2 else c._long_length(got)
+                if c._link == _LINK_CONNACK:  # CONNACK first, and nothing else [MQTT-3.2]
+                    if first != _CONNACK or got != 2:
+                        c._fail(_ECONLENGTH)
+                elif first & 0xF0 == _PUBLISH:
+                    # no QoS 3 [MQTT-3.3.1-4], and a body (its topic is checked with it)
+                    if first & 0x06 == 0x06 or not got:
+                        c._fail(_EPROTO)
+                elif first == _SUBACK:  # a pid and a code at least; held whole, within max_size
+                    if got < 3 or got > (_SUBACK_MOST if c.max_size is None else c.max_size):
+                        c._fail(_EPROTO)
+                elif first == _PINGRESP:
+                    if got:
+                        c._fail(_EPROTO)
+                elif got != 2 or first not in (_PUBACK, _PUBREC, _PUBREL, _PUBCOMP, _UNSUBACK):
+                    c._fail(_EPROTO)
+                if not got:  # no body: the packet is whole
+                    break
+                want = got  # what _in takes of the body (of an over-size PUBLISH: a part)
+                if got > len(c._in) or first & 0xF0 == _PUBLISH and c.max_size is not None:
+                    want = c._room_for(first, got)
+                c._rx_state = _RX_BODY
+                c._rx_into = c._in
+                c._rx_want = want
+                c._rx_got = 0
+                c._rx_skip = got - want
+        elif state == _RX_BODY:
+            first = c._rx_type
+            if first & 0xF0 == _PUBLISH:
+                # its topic and pid, checked: a topic, a pid > 0 if QoS > 0
+                # [MQTT-3.3.2, MQTT-4.7.3-1, MQTT-2.3.1-1]; of an over-size PUBLISH,
+                # in the first part, to answer it
+                b = c._in
+                k = b[0] << 8 | b[1]
+                start = c._rx_start = k + (4 if first & 0x06 else 2)
+                if start > got:
+                    c._fail(_ETOOBIG if c._rx_skip else _EPROTO)
+                pid = c._rx_pid = b[start - 2] << 8 | b[start - 1] if first & 0x06 else 0
+                if not k or first & 0x06 and not pid:
+                    c._fail(_EPROTO)
+            if not c._rx_skip:
+                break  # whole
+            c._rx_state = _RX_SKIP  # the rest is thrown away, a buffer at a time
+            c._skip_more()
+        elif c._rx_skip:  # more of an over-size PUBLISH to throw away
+            c._skip_more()
+        else:  # an over-size PUBLISH skipped
+            got = -1
+            break
+        try:  # the next bytes for the new state
+            got = c._readinto(c._rx_into, c._rx_want)
+        except OSError:
+            c._close()
+            raise
+    # a whole packet: its body is got bytes in _in (-1: skipped)
+    first = c._rx_type
+    c._rx_state = _RX_HEADER  # the next packet
+    c._rx_into = c._header
+    c._rx_want = 2
+    c._rx_got = 0
+    c.last_cpacket = ticks_ms()
+    c._ping_sent = None
+    if first & 0xF0 == _PUBLISH:
+        _handle_publish(c, first, got)
+        return _PUBLISH
+    return _handle(c, first, got)
+
+
+def _handle(c, first, length):
+    # one whole packet, not a PUBLISH: its body is length bytes in _in
+    if first == _PINGRESP:
+        pass
+    elif first == _CONNACK:
+        c._handle_connack()
+    else:
+        pid = c._in[0] << 8 | c._in[1]
+        if first == _PUBREL:  # QoS 2 received, last step [MQTT-4.3.3]
+            c._qos2_in.discard(pid)
+            c.on_qos2(pid, False)
+            _send_pid(c, _PUBCOMP, pid)
+        elif first == _PUBREC:  # QoS 2 sent, second step: release the message
+            if pid in c.rcv_pids:
+                _track(c, pid)
+                c.on_pubrec(pid)
+            _send_pid(c, _PUBREL, pid)
+        elif first == _SUBACK:
+            from .subscriptions import suback
+
+            suback(c, pid, length)
+        # PUBACK, PUBCOMP, UNSUBACK: the flow is complete (or was not ours)
+        elif c.rcv_pids.pop(pid, None) is None:
+            c.on_ack(pid, _SUNKNOWNPID)
+        else:
+            c.on_ack(pid, _SDELIVERED)
+        if len(c._in) > _IN_KEEP:  # a large buffer is not kept for the next packet
+            c._set_buffer(bytearray(_IN_SIZE))
+    return first & 0xF0
+
+
+def _handle_publish(c, first, length):
+    # a whole PUBLISH: its body is length bytes in _in (-1: an over-size one, skipped)
+    sock = c.sock
+    held = c._qos2_in  # (a callback that reconnects to a new session replaces it)
+    pid = c._rx_pid  # (a callback may read the next packet)
+    if length < 0:  # skipped, acknowledged, reported
+        c.cbstat(pid, _SOVERSIZE)
+    else:
+        start = c._rx_start  # (topic and pid checked by _receive)
+        # QoS 2: a pid already delivered is not delivered again [MQTT-4.3.3-2]
+        if c.cb and (first & 0x06 != 0x04 or pid not in held):
+            topic = c._in_topic  # the last topic received, reused if it repeats
+            k = start - (4 if first & 0x06 else 2)
+            if len(topic) != k or topic != c._in_topic_view:  # new: a view made once
+                c._in_topic_view = c._in_view[2 : 2 + k]
+                topic = c._in_topic = bytes(c._in_topic_view)
+            try:
+                msg = bytes(c._in_view[start:length])
+            except MemoryError:  # no room for the copy: skipped, reported
+                msg = None
+                c.cbstat(pid, _SOVERSIZE)
+            if msg is not None:
+                c.msg_qos = first >> 1 & 3
+                c.cb(topic, msg, first & _RETAIN > 0, first & _DUP > 0)
+    # QoS 2: delivered, not again in this session (held: the session's set from
+    # before the callback), even if a callback reconnected to it
+    if first & 0x06 == 0x04 and pid not in held:
+        held.add(pid)
+        if held is c._qos2_in:
+            c.on_qos2(pid, True)
+    # the answer, unless a callback closed or replaced the link
+    if first & 0x06 and c.sock is sock:
+        _send_pid(c, _PUBACK if first & 0x06 == 0x02 else _PUBREC, pid)
+
+
+# -- writing packets: a packet is built in c._out and written with one write() if it
+# fits. These, and the other helpers of the frequent calls, are module functions: a
+# method is searched for in the instance's attributes and then in each class (a
+# subclass's instance misses twice), a module function is found at once.
+
+
+def _begin(c, first_byte, length):
+    # a new packet in _out: its fixed header, type and flags, then the Remaining
+    # Length, 7 bits a byte, the top bit set while more follow [MQTT-2.2.3]
+    if length > _MAX_REMAINING:
+        raise MQTTException(_ESTRTOLONG)
+    if c._link != _LINK_UP:
+        raise MQTTException(_ECONNOT)
+    c._stall_start = None
+    out = c._out
+    out[0] = first_byte
+    i = 1
+    while length > 0x7F:
+        out[i] = length & 0x7F | 0x80
+        length >>= 7
+        i += 1
+    out[i] = length
+    c._out_len = i + 1
+
+
+def _put_u16(c, n):
+    # a two-byte integer, most significant byte first [MQTT-1.5.2]
+    i = c._out_len
+    if i + 2 > _OUT_SIZE:
+        _flush(c)
+        i = 0
+    out = c._out
+    out[i] = n >> 8
+    out[i + 1] = n & 0xFF
+    c._out_len = i + 2
+
+
+def _put_bytes(c, data):
+    i = c._out_len
+    n = len(data)
+    if i + n > _OUT_SIZE:  # full: out with it, and with data too if _out cannot hold it
+        _flush(c)
+        i = 0
+        if n > _OUT_SIZE:
+            c._write(data, n)
+            return
+    c._out[i : i + n] = data
+    c._out_len = i + n
+
+
+def _flush(c):
+    n = c._out_len
+    c._out_len = 0
+    if c._trace_write:  # exactly the bytes of the packet, for a tracing subclass
+        c._write(bytes(c._out[:n]), n)
+    else:
+        c._write(c._out, n)
+
+
+def _track(c, pid):
+    # flow pid awaits its answer until message_timeout from now
+    c.rcv_pids[pid] = ticks_add(ticks_ms(), _ms(c.message_timeout))
+    return pid
+
+
+def _send_pid(c, first_byte, pid):
+    # PUBACK, PUBREC, PUBREL, PUBCOMP: the type and the packet id
+    _begin(c, first_byte, 2)
+    _put_u16(c, pid)
+    _flush(c)
+
+
+def _send_publish(c, first, topic, msg, pid):
+    # PUBLISH [MQTT-3.3]: first (its type and flags), then the topic, the pid if
+    # QoS > 0 (pid, or a new one if 0, drawn once the packet can go; the flow tracked
+    # from now on), the payload; topic and msg are bytes, checked by the caller.
+    # Returns the pid (None for QoS 0).
+    _begin(c, first, len(topic) + len(msg) + (4 if first & 0x06 else 2))
+    _put_u16(c, len(topic))
+    _put_bytes(c, topic)
+    if first & 0x06:
+        pid = _track(c, pid or c._new_pid())
+        _put_u16(c, pid)
+    else:
+        pid = None
+    _put_bytes(c, msg)
+    _flush(c)
+    return pid
+
+
+def _send_filters(c, first_byte, filters, pid):
+    # SUBSCRIBE or UNSUBSCRIBE [MQTT-3.8, MQTT-3.10] for filters (checked by
+    # umqtt.subscriptions.topic_filters()): the packet id, then each filter, in a
+    # SUBSCRIBE with its requested QoS byte. Returns the pid (pid, if not 0).
+    subscribe = first_byte == _SUBSCRIBE
+    n = 2
+    for f, q in filters:
+        n += 2 + len(f) + (1 if subscribe else 0)  # (the QoS byte)
+    if pid and (type(pid) is not int or pid >> 16):
+        raise MQTTException(_EARG)
+    _begin(c, first_byte, n)
+    pid = _track(c, pid or c._new_pid())
+    _put_u16(c, pid)
+    for f, q in filters:
+        _put_u16(c, len(f))
+        _put_bytes(c, f)
+        if subscribe:
+            _put_bytes(c, bytes((q,)))
+    _flush(c)
+    return pid
+

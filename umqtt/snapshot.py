@@ -3,7 +3,8 @@
 # store never loads it. It reads robust2's attributes; umqtt.store sees
 # only c.snapshot(), c.restore(...) and the arguments of its event methods.
 # MIT license; see LICENSE.
-from .simple2 import pid_gen
+from . import _encode
+from .simple2 import pid_gen, topic_name
 
 # (plain numbers, not const(): this module runs on CPython too) robust2's record fields
 # and states
@@ -11,6 +12,7 @@ _QOS = 3
 _STATE = 5
 _QUEUED = 0
 _DROPPED = 3
+_MOST = 268435451  # topic + payload of a PUBLISH with a pid, at most (268435455 - 4)
 
 
 class _Kept:
@@ -49,7 +51,10 @@ def restore(c, last_pid, messages, held):
     c.inflight = []
     q = c.msg_to_send = type(c.msg_to_send)(c.msg_to_send.budget)
     for m in messages:
-        m = [m[0], m[1], m[2], m[3], m[4], m[5], None]  # (the 7th: the queue's link)
+        # the topic and payload as bytes, checked now (a store may give str): they go
+        # out as they are (the 7th field: the queue's link)
+        t = topic_name(m[0])
+        m = [t, bytes(_encode(m[1], _MOST - len(t))), m[2], m[3], m[4], m[5], None]
         if m[_STATE] == _QUEUED:
             q.append(m)
         else:

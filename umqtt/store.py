@@ -353,7 +353,9 @@ def _exists(path):
 
 
 class Store:
-    """A store that saves the whole state at each change: write save() and read()."""
+    """A store that saves the whole state at each change: write save() and read().
+    save() gets the client's snapshot(), whose records are live: save them in the call
+    (as add() must its record), not a reference to them."""
 
     def load(self, c):
         # puts what was saved back into client c; returns how many messages

@@ -1,11 +1,11 @@
-# umqtt.subscriptions: SUBSCRIBE, UNSUBSCRIBE and SUBACK for umqtt.simple2 (and the
-# subscriptions robust2 renews). MIT license; see LICENSE. Loaded by the first
-# subscribe() or unsubscribe(): a device that only publishes never holds this code.
+# umqtt.subscriptions: the checks of topic filters for SUBSCRIBE and UNSUBSCRIBE, and
+# SUBACK, for umqtt.simple2 (and the subscriptions robust2 renews; simple2 writes the
+# packets). MIT license; see LICENSE. Loaded by the first subscribe() or unsubscribe():
+# a device that only publishes never holds this code.
 from . import MQTTException, _encode, _check_qos, _utf8
 
 _EARG = 51
 _EPROTO = 50
-_SUBSCRIBE = 0x82
 _SUBACK_FAILURE = 0x80  # [MQTT-3.9.3]
 _SDELIVERED = 1
 _SUNKNOWNPID = 2
@@ -34,27 +34,6 @@ def topic_filters(topic, qos=0):
         raise MQTTException(_EARG)
     return filters
 
-
-def send(c, first_byte, filters, pid):
-    """Client c sends SUBSCRIBE or UNSUBSCRIBE [MQTT-3.8, MQTT-3.10] for filters (from
-    topic_filters()): the packet id, then each filter, in a SUBSCRIBE with its requested
-    QoS byte. Returns the pid (pid, if not 0)."""
-    subscribe = first_byte == _SUBSCRIBE
-    n = 2
-    for f, q in filters:
-        n += 2 + len(f) + (1 if subscribe else 0)  # (the QoS byte)
-    if pid and (type(pid) is not int or pid >> 16):
-        raise MQTTException(_EARG)
-    c._begin(first_byte, n)
-    pid = c._track(pid or c._new_pid())
-    c._put_u16(pid)
-    for f, q in filters:
-        c._put_u16(len(f))
-        c._put_bytes(f)
-        if subscribe:
-            c._put_bytes(bytes((q,)))
-    c._flush()
-    return pid
 
 
 def suback(c, pid, length):

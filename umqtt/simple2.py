@@ -636,8 +636,11 @@ class MQTTClient:
         self.on_connect(flags)
 
 
-# -- receiving: the state machine (_receive) and a handler per packet type (module
-# functions, as the writing ones below are)
+# -- receiving: the timers' look, the state machine (_receive) and the handlers of the
+# frequent packets, module functions as the writing ones below are. The rare steps
+# (_skip_more, _long_length, _room_for, _set_buffer, _handle_connack) stay methods: a
+# builtin such as len() is first looked for, and missed, in this module's names, a
+# table that only grows once full, and more names here made every builtin slower.
 #
 # Frames: MicroPython puts a function's locals and stack on the heap when they
 # take more than 11 words, at every call. A try takes 3 words and reserves stack,
@@ -651,6 +654,8 @@ class MQTTClient:
 
 
 def _check_timers(c, now):
+    # check_msg()'s look, every _TIMER_EVERY ms: the keep-alive, and the flows past
+    # message_timeout
     keepalive = c.keepalive * 1000
     if keepalive:
         sent = c._ping_sent

@@ -65,5 +65,19 @@ def ask(action, ms=30000):
         sleep_ms(2)
 
 
+def heap_locked(f):
+    """Runs f() with MicroPython's heap locked (gc collected first): any allocation in
+    it raises MemoryError. f should write no global (a dict that may grow)."""
+    import gc
+    import micropython
+
+    gc.collect()
+    micropython.heap_lock()
+    try:
+        f()
+    finally:
+        micropython.heap_unlock()
+
+
 def done():
     print("OK %d checks" % checks())

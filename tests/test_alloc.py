@@ -16,7 +16,6 @@ def mp_run(request, tmp_path):
 @pytest.mark.parametrize("module", ["simple2", "robust2"])
 def test_idle_check_msg_and_qos0_publish_allocate_nothing(mp_run, module):
     mp_run(prelude="from umqtt.%s import MQTTClient as C" % module, body="""
-    import micropython, gc
     c = client("alloc", cls=C, keepalive=60)
     inbox = Inbox()
     c.set_callback(inbox)
@@ -30,12 +29,7 @@ def test_idle_check_msg_and_qos0_publish_allocate_nothing(mp_run, module):
             c.check_msg()       # idle: nothing has arrived
         for i in range(100):
             c.publish(t, msg)   # QoS 0, bytes topic, bytes payload
-    gc.collect()
-    micropython.heap_lock()
-    try:
-        locked()
-    finally:
-        micropython.heap_unlock()
+    heap_locked(locked)
     until(lambda: len(inbox.msgs) == 100, [c], what="the 100 messages")
     eq(inbox.payloads(), [msg] * 100)
     c.disconnect()
@@ -46,7 +40,6 @@ def test_robust2_qos1_publish_and_its_puback_allocate_nothing_once_warm(mp_run):
     # robust2 keeps each QoS 1 message in a record until its PUBACK; an acknowledged
     # record is kept for the next message, so steady publishing allocates none
     mp_run(prelude="from umqtt.robust2 import MQTTClient as C", body="""
-    import micropython, gc
     c = client("alloc3", cls=C, keepalive=60)
     delivered = [0, 0]  # SDELIVERED, any other status (counted without allocating)
     def st(pid, status):
@@ -66,12 +59,7 @@ def test_robust2_qos1_publish_and_its_puback_allocate_nothing_once_warm(mp_run):
                 c.check_msg()
                 k += 1
             spins[0] = k
-    gc.collect()
-    micropython.heap_lock()
-    try:
-        locked()
-    finally:
-        micropython.heap_unlock()
+    heap_locked(locked)
     check(not c.inflight and spins[0] < 1000000, "PUBACKs", spins[0])
     eq(delivered, [51, 0])
     c.disconnect()

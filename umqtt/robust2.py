@@ -53,6 +53,7 @@ _DROPPED = const(3)  # reported SDROPPED, kept no more
 # topic that changes at each message adds its own (32 bytes for 1 byte)
 _MSG_OVERHEAD = const(78)
 _SPARES_MOST = const(4)  # records kept for reuse (48 bytes each on a 32-bit board)
+_TOPIC_AND_PAYLOAD_MOST = const(268435451)  # in a PUBLISH with a pid (268435455 - 4)
 # the link's life
 _OFFLINE = const(0)  # no link; the next attempt is due at _when
 _CONNECTING = const(1)  # an attempt under way, taken a step further by each call
@@ -712,8 +713,8 @@ def _publish_kept(c, topic, msg, retain, qos):
         t = c._publish_topic(topic, qos)
         # a kept payload is a copy (the caller may reuse its buffer), checked for
         # length before it is kept
-        if type(msg) is not bytes or len(msg) > 268435451 - len(t):
-            msg = bytes(_encode(msg, 268435451 - len(t)))
+        if type(msg) is not bytes or len(msg) > _TOPIC_AND_PAYLOAD_MOST - len(t):
+            msg = bytes(_encode(msg, _TOPIC_AND_PAYLOAD_MOST - len(t)))
         q = c.msg_to_send
         m = q.spare
         if m:  # a record used before (see on_ack)

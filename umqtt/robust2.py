@@ -9,8 +9,10 @@
 # Lookups are the main cost here: MicroPython finds self.name by searching the
 # instance's attributes, then this class's dict, then simple2's, and a search that
 # misses a nearly full table scans most of it. So the client has few attributes of its
-# own, this class few entries, and helpers on the hot paths are module functions.
+# own, this class few entries, and helpers on the hot paths are module functions. The
+# builtins of the hot paths are names of this module, as in simple2.
 from .simple2 import MQTTClient as _Client, MQTTException, _encode, _check_qos, _track, _send_pid, _send_publish
+from builtins import len, next, type
 
 try:  # MicroPython
     from time import ticks_ms, ticks_add, ticks_diff

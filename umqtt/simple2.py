@@ -2,6 +2,10 @@
 # MIT license; see LICENSE. Runs unchanged on MicroPython >= 1.19 and CPython >= 3.8.
 import socket
 import select
+# The builtins of the frequent paths, as names of this module: a builtin is looked for
+# in the module's names first, and that miss, in a nearly full table, scans most of it
+# (about 500 instructions for len()); a name of the module is found at once.
+from builtins import bytes, len, type
 from . import MQTTException, _encode, _check_qos, _utf8
 
 try:  # MicroPython: const() is built into its compiler, nothing to import for it
@@ -118,7 +122,7 @@ class MQTTClient:
     _connect_sent = 0  # ... and how much of it is out
     _poll = None
     _rx_skip = 0  # bytes of an over-size PUBLISH still to be thrown away
-    _rx_pid = 0  # the packet id of the PUBLISH being read ...
+    _rx_pid = 0  # the packet id of the QoS > 0 PUBLISH being read ...
     _rx_start = 0  # ... and where its payload starts in _in
     _stall_start = None  # ticks_ms when the packet being written first had to wait
 
@@ -434,7 +438,7 @@ class MQTTClient:
         except OSError:
             self._close()
             raise
-        return _receive(self, got)
+        return _receive(self, got, ticks_ms())
 
     def _close(self):
         try:
@@ -534,15 +538,15 @@ class MQTTClient:
                 if self._link == _LINK_DOWN:
                     raise MQTTException(_ECONNOT)
                 return self._advance_link()
+            now = ticks_ms()  # (the time the bytes read now came)
             try:  # (here, not in a call: see the note above _receive)
                 got = self._readinto(self._rx_into, self._rx_want)
             except OSError:
                 self._close()
                 raise
-            r = None if got is None else _receive(self, got)
+            r = None if got is None else _receive(self, got, now)
             # The timers are looked at every _TIMER_EVERY ms: due is at most that far
             # ahead of now, so a difference far below it means the ticks wrapped round.
-            now = ticks_ms()
             late = now - self._timers_due
             if (late >= 0 or late < -2 * _TIMER_EVERY) and self.sock:
                 self._timers_due = ticks_add(now, _TIMER_EVERY)
@@ -613,6 +617,7 @@ class MQTTClient:
         # the old buffer)
         self._in_topic = b""
         self._in_topic_view = b""
+        self._in_topic_key = None
 
     def _handle_connack(self):
         # [MQTT-3.2]: session present, then the return code
@@ -639,8 +644,9 @@ class MQTTClient:
 # -- receiving: the timers' look, the state machine (_receive) and the handlers of the
 # frequent packets, module functions as the writing ones below are. The rare steps
 # (_skip_more, _long_length, _room_for, _set_buffer, _handle_connack) stay methods: a
-# builtin such as len() is first looked for, and missed, in this module's names, a
-# table that only grows once full, and more names here made every builtin slower.
+# builtin not imported above (memoryview(), min()) is first looked for, and missed, in
+# this module's names, a table that only grows once full, and more names here make
+# every such miss longer.
 #
 # Frames: MicroPython puts a function's locals and stack on the heap when they
 # take more than 11 words, at every call. A try takes 3 words and reserves stack,
@@ -679,12 +685,13 @@ def _check_timers(c, now):
         c.on_timeout(pid)
 
 
-def _receive(c, got):
+def _receive(c, got, now):
     # Runs the receive state machine as far as the bytes that have arrived allow:
     # the fixed header, then the body into _in (of an over-size PUBLISH, its first
     # part, the rest read and thrown away). got: what the last read into the
     # current state's buffer returned (None: nothing yet; 0: the end of the
-    # stream). Returns the type of the packet it completed and handled, or None.
+    # stream); now: the ticks_ms() of that read. Returns the type of the packet it
+    # completed and handled, or None.
     while True:
         if not got:  # None: nothing yet
             if got == 0:
@@ -701,22 +708,23 @@ def _receive(c, got):
             c._rx_want = want - r
             c._rx_into = memoryview(c._rx_into)[r:]
             if c._ping_sent is not None:
-                c._ping_sent = ticks_ms()
+                c._ping_sent = now
             return None
         state = c._rx_state
         if state == _RX_HEADER:
-            if c._header[got - 1] & 0x80:  # more length bytes follow
+            header = c._header
+            if header[got - 1] & 0x80:  # more length bytes follow
                 if got == 5:
                     c._fail(_EPROTO)  # 4 at most [MQTT-2.2.3]
                 c._rx_got = got
                 c._rx_want = 1
-                c._rx_into = memoryview(c._header)[got:]
+                c._rx_into = memoryview(header)[got:]
             else:
                 # The fixed header is in: its type, flags and length must be what a
                 # client may receive [MQTT-2.2.2]; the body goes into _in, grown if
                 # need be.
-                first = c._rx_type = c._header[0]
-                got = c._header[1] if got == 2 else c._long_length(got)
+                first = c._rx_type = header[0]
+                got = header[1] if got == 2 else c._long_length(got)
                 if c._link == _LINK_CONNACK:  # CONNACK first, and nothing else [MQTT-3.2]
                     if first != _CONNACK or got != 2:
                         c._fail(_ECONLENGTH)
@@ -735,7 +743,10 @@ def _receive(c, got):
                 if not got:  # no body: the packet is whole
                     break
                 want = got  # what _in takes of the body (of an over-size PUBLISH: a part)
-                if got > len(c._in) or first & 0xF0 == _PUBLISH and c.max_size is not None:
+                # (_in holds _IN_SIZE bytes at least)
+                if got > _IN_SIZE and got > len(c._in) or (
+                    first & 0xF0 == _PUBLISH and c.max_size is not None
+                ):
                     want = c._room_for(first, got)
                 c._rx_state = _RX_BODY
                 c._rx_into = c._in
@@ -753,8 +764,11 @@ def _receive(c, got):
                 start = c._rx_start = k + (4 if first & 0x06 else 2)
                 if start > got:
                     c._fail(_ETOOBIG if c._rx_skip else _EPROTO)
-                pid = c._rx_pid = b[start - 2] << 8 | b[start - 1] if first & 0x06 else 0
-                if not k or first & 0x06 and not pid:
+                if first & 0x06:
+                    pid = c._rx_pid = b[start - 2] << 8 | b[start - 1]
+                    if not pid:
+                        c._fail(_EPROTO)
+                if not k:
                     c._fail(_EPROTO)
             if not c._rx_skip:
                 break  # whole
@@ -776,7 +790,7 @@ def _receive(c, got):
     c._rx_into = c._header
     c._rx_want = 2
     c._rx_got = 0
-    c.last_cpacket = ticks_ms()
+    c.last_cpacket = now
     c._ping_sent = None
     if first & 0xF0 == _PUBLISH:
         _handle_publish(c, first, got)
@@ -817,37 +831,42 @@ def _handle(c, first, length):
 
 def _handle_publish(c, first, length):
     # a whole PUBLISH: its body is length bytes in _in (-1: an over-size one, skipped)
-    sock = c.sock
-    held = c._qos2_in  # (a callback that reconnects to a new session replaces it)
-    pid = c._rx_pid  # (a callback may read the next packet)
+    qos = first & 0x06  # (the QoS, times 2)
+    pid = 0
+    if qos:
+        # read now: the callback may read the next packet, close or replace the link,
+        # or reconnect to a new session (with a new set of QoS 2 pids held)
+        pid = c._rx_pid
+        sock = c.sock
+        held = c._qos2_in
     if length < 0:  # skipped, acknowledged, reported
         c.cbstat(pid, _SOVERSIZE)
-    else:
+    # QoS 2: a pid already delivered is not delivered again [MQTT-4.3.3-2]
+    elif c.cb and (qos != 0x04 or pid not in held):
         start = c._rx_start  # (topic and pid checked by _receive)
-        # QoS 2: a pid already delivered is not delivered again [MQTT-4.3.3-2]
-        if c.cb and (first & 0x06 != 0x04 or pid not in held):
-            topic = c._in_topic  # the last topic received, reused if it repeats
-            k = start - (4 if first & 0x06 else 2)
-            if len(topic) != k or topic != c._in_topic_view:  # new: a view made once
-                c._in_topic_view = c._in_view[2 : 2 + k]
-                topic = c._in_topic = bytes(c._in_topic_view)
-            try:
-                msg = bytes(c._in_view[start:length])
-            except MemoryError:  # no room for the copy: skipped, reported
-                msg = None
-                c.cbstat(pid, _SOVERSIZE)
-            if msg is not None:
-                c.msg_qos = first >> 1 & 3
-                c.cb(topic, msg, first & _RETAIN > 0, first & _DUP > 0)
+        # The last topic received is reused while it repeats. _in_topic_key is its
+        # two length bytes and the topic, and _in_topic_view sees as many bytes at
+        # the start of this packet: equal, they say the same length and topic.
+        if c._in_topic_view != c._in_topic_key:  # a new topic: a view made once
+            c._in_topic_view = c._in_view[: start - 2 if qos else start]
+            c._in_topic_key = bytes(c._in_topic_view)
+            c._in_topic = c._in_topic_key[2:]
+        try:
+            msg = bytes(c._in_view[start:length])
+        except MemoryError:  # no room for the copy: skipped, reported
+            c.cbstat(pid, _SOVERSIZE)
+        else:
+            c.msg_qos = qos >> 1
+            c.cb(c._in_topic, msg, first & _RETAIN > 0, first & _DUP > 0)
     # QoS 2: delivered, not again in this session (held: the session's set from
     # before the callback), even if a callback reconnected to it
-    if first & 0x06 == 0x04 and pid not in held:
+    if qos == 0x04 and pid not in held:
         held.add(pid)
         if held is c._qos2_in:
             c.on_qos2(pid, True)
     # the answer, unless a callback closed or replaced the link
-    if first & 0x06 and c.sock is sock:
-        _send_pid(c, _PUBACK if first & 0x06 == 0x02 else _PUBREC, pid)
+    if qos and c.sock is sock:
+        _send_pid(c, _PUBACK if qos == 0x02 else _PUBREC, pid)
 
 
 # -- writing packets: a packet is built in c._out and written with one write() if it

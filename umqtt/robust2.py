@@ -712,7 +712,12 @@ def _publish_kept(c, topic, msg, retain, qos):
     _check_qos(qos)
     pid = _new_pid(c) if qos else None
     try:  # a message the heap cannot hold is dropped and reported, never raised
-        t = c._publish_topic(topic, qos)
+        # (the topic cache looked at here, as simple2's publish() does: a method found
+        # on this class's instances only after two misses costs more than the look)
+        if topic is c._pub_source and (c._pub_utf8 or not qos):
+            t = c._pub_topic
+        else:
+            t = c._publish_topic(topic, qos)
         # a kept payload is a copy (the caller may reuse its buffer), checked for
         # length before it is kept
         if type(msg) is not bytes or len(msg) > _TOPIC_AND_PAYLOAD_MOST - len(t):

@@ -11,7 +11,7 @@
 # misses a nearly full table scans most of it. So the client has few attributes of its
 # own, this class few entries, and helpers on the hot paths are module functions. The
 # builtins of the hot paths are names of this module, as in simple2.
-from .simple2 import MQTTClient as _Client, MQTTException, _encode, _check_qos, _track, _send_pid, _send_publish
+from .simple2 import MQTTClient as _Client, MQTTException, _encode, _check_qos, _track, _send_pid, _send_publish, _publish_topic
 from builtins import len, next, type
 
 try:  # MicroPython
@@ -55,7 +55,8 @@ _DROPPED = const(3)  # reported SDROPPED, kept no more
 # topic that changes at each message adds its own (32 bytes for 1 byte)
 _MSG_OVERHEAD = const(78)
 _SPARES_MOST = const(4)  # records kept for reuse (48 bytes each on a 32-bit board)
-_TOPIC_AND_PAYLOAD_MOST = const(268435451)  # in a PUBLISH with a pid (268435455 - 4)
+_MAX_REMAINING = const(268435455)  # what 4 bytes of Remaining Length can say
+_TOPIC_AND_PAYLOAD_MOST = const(_MAX_REMAINING - 4)  # in a PUBLISH with a pid
 # the link's life
 _OFFLINE = const(0)  # no link; the next attempt is due at _when
 _CONNECTING = const(1)  # an attempt under way, taken a step further by each call
@@ -509,8 +510,14 @@ class MQTTClient(_Client):
         if queue._count and self._state == _ONLINE:  # the backlog goes first
             self.send_queue()
         if not qos and not queue._count and self._state == _ONLINE:
-            try:  # the common QoS 0 case: sent now, nothing kept, nothing allocated
-                return _Client.publish(self, topic, msg, retain)
+            # The common QoS 0 case: sent now, nothing kept, nothing allocated. (Not
+            # through simple2's publish(): its qos, dup and pid have nothing to check
+            # here, and its frame, made on the heap, costs more than the rest.)
+            try:
+                if type(msg) is not bytes:
+                    msg = _encode(msg, _MAX_REMAINING)
+                first = _PUBLISH | _RETAIN_FLAG if retain else _PUBLISH
+                return _send_publish(self, first, _publish_topic(self, topic, 0), msg, 0)
             except _FAILURES as e:
                 self._issue(e, _IN_PUBLISH)  # (then kept, if KEEP_QOS0)
         return _publish_kept(self, topic, msg, retain, qos)
@@ -712,12 +719,7 @@ def _publish_kept(c, topic, msg, retain, qos):
     _check_qos(qos)
     pid = _new_pid(c) if qos else None
     try:  # a message the heap cannot hold is dropped and reported, never raised
-        # (the topic cache looked at here, as simple2's publish() does: a method found
-        # on this class's instances only after two misses costs more than the look)
-        if topic is c._pub_source and (c._pub_utf8 or not qos):
-            t = c._pub_topic
-        else:
-            t = c._publish_topic(topic, qos)
+        t = _publish_topic(c, topic, qos)
         # a kept payload is a copy (the caller may reuse its buffer), checked for
         # length before it is kept
         if type(msg) is not bytes or len(msg) > _TOPIC_AND_PAYLOAD_MOST - len(t):

@@ -494,23 +494,12 @@ class MQTTClient:
         if retain:
             first |= _RETAIN
         if topic is self._pub_source and (self._pub_utf8 or not qos):
-            t = self._pub_topic
+            t = self._pub_topic  # (_publish_topic()'s first look, without the call)
         else:
-            t = self._publish_topic(topic, qos)
+            t = _publish_topic(self, topic, qos)
         if type(msg) is not bytes:
             msg = _encode(msg, _MAX_REMAINING)
         return _send_publish(self, first, t, msg, pid)
-
-    def _publish_topic(self, topic, qos):
-        # topic as valid bytes to publish to at qos: checked once and remembered while
-        # the same object comes again (str or bytes only: a bytearray may change)
-        if (topic is self._pub_source or topic is self._pub_topic) and (self._pub_utf8 or not qos):
-            return self._pub_topic
-        t = topic_name(topic, qos > 0)
-        self._pub_source = topic if type(topic) is str or type(topic) is bytes else _NOTHING
-        self._pub_topic = t
-        self._pub_utf8 = qos > 0
-        return t
 
     def subscribe(self, topic, qos=0, pid=0):
         """Sends SUBSCRIBE; returns its pid. topic: a filter (str or bytes), or a list of
@@ -939,6 +928,18 @@ def _send_pid(c, first_byte, pid):
     _begin(c, first_byte, 2)
     _put_u16(c, pid)
     _flush(c)
+
+
+def _publish_topic(c, topic, qos):
+    # topic as valid bytes to publish to at qos: checked once and remembered while
+    # the same object comes again (str or bytes only: a bytearray may change)
+    if (topic is c._pub_source or topic is c._pub_topic) and (c._pub_utf8 or not qos):
+        return c._pub_topic
+    t = topic_name(topic, qos > 0)
+    c._pub_source = topic if type(topic) is str or type(topic) is bytes else _NOTHING
+    c._pub_topic = t
+    c._pub_utf8 = qos > 0
+    return t
 
 
 def _send_publish(c, first, topic, msg, pid):

@@ -59,4 +59,8 @@ def restore(c, last_pid, messages, held):
             q.append(m)
         else:
             c.inflight.append(m)
+    # the queued messages' pids were drawn in an earlier run: each new pid is looked
+    # for among them until the queue has been empty once (robust2's _new_pid() looks
+    # once more than a round of 65535 pids has been drawn)
+    q.pids_drawn = 65536
     c._qos2_in.update(held)

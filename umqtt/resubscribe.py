@@ -2,7 +2,7 @@
 # renewed on a new session), imported by robust2 on first use: a device that only
 # publishes never loads it. MIT license; see LICENSE.
 # It does not import robust2 (no import circle): what it needs of robust2 comes through
-# the client, c (c.is_connected(), c._new_pid(), c._issue(), its attributes).
+# the client, c (c.is_connected(), c._draw_pid(), c._issue(), its attributes).
 # The packets themselves are simple2's (_send_filters), the checks of filters and SUBACK
 # in umqtt.subscriptions (loaded with this module: only a program with subscriptions
 # loads either).
@@ -53,7 +53,7 @@ def _send(c, s, pid, place):
 
 def _subscribe_now(c, s):
     # SUBSCRIBE or UNSUBSCRIBE now, else once connected
-    p = _send(c, s, c._new_pid(), _IN_SUBSCRIBE) if c.is_connected() else None
+    p = _send(c, s, c._draw_pid(), _IN_SUBSCRIBE) if c.is_connected() else None
     if p:
         c.sub_to_confirm[p] = s
     else:
@@ -65,7 +65,7 @@ def send_queued(c):
     # the queued (UN)SUBSCRIBEs, in order; one that fails stays first
     q = c.sub_to_send
     while q and c.is_connected():
-        p = _send(c, q[0], c._new_pid(), _IN_SUBSCRIBE)
+        p = _send(c, q[0], c._draw_pid(), _IN_SUBSCRIBE)
         if not p:
             return
         c.sub_to_confirm[p] = q.pop(0)

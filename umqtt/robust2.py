@@ -453,9 +453,10 @@ class MQTTClient(_Client):
             self._link_wait(left)
         return self.session_present
 
-    def _new_pid(self):
-        # simple2's, made robust2's: a pid no kept or queued message holds either.
-        # umqtt.resubscribe draws through it (it does not import this module)
+    def _draw_pid(self):
+        # a pid no flow, kept or queued message holds (_new_pid below), for
+        # umqtt.resubscribe (it does not import this module). Every pid robust2 sends
+        # is drawn so: simple2's own _new_pid() only looks at the flows in flight.
         return _new_pid(self)
 
     def is_conn_issue(self):

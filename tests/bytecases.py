@@ -801,6 +801,18 @@ def case_in_several_packets_one_chunk():
         eq(rec.st, [(pid, 1)])
 
 
+
+def case_in_topic_reused_only_while_it_repeats():
+    # The last topic received is reused while it repeats. One that starts as the last
+    # one (its prefix, the rest of whose bytes the payload happens to repeat) is a new
+    # one; so is the same topic after the buffer was replaced for a big message.
+    net, c, rec = connected()
+    sent = [(b"abc", b"1", 0), (b"ab", b"c5", 0), (b"abc", b"2", 1), (b"ab", b"c\x00", 1),
+            (b"ab", filler(100), 0), (b"ab", b"3", 0), (b"abc", b"4", 2)]
+    for t, m, q in sent:
+        eq(deliver(net, c, pub(t, m, q, 7 if q else 0)), 0x30)
+    eq([x[:2] for x in rec.msgs], [(t, m) for t, m, q in sent])
+
 # -- receiving: the broker closes, or sends something malformed
 
 

@@ -12,7 +12,7 @@
 # own, this class few entries, and helpers on the hot paths are module functions. The
 # builtins of the hot paths are names of this module, as in simple2.
 from .simple2 import MQTTClient as _Client, MQTTException, _encode, _check_qos, _track, _send_pid, _send_publish, _publish_topic
-from builtins import len, next, type
+from builtins import bytes, len, next, type
 
 try:  # MicroPython
     from time import ticks_ms, ticks_add, ticks_diff

@@ -837,9 +837,13 @@ def _handle_publish(c, first, length):
         # two length bytes and the topic, and _in_topic_view sees as many bytes at
         # the start of this packet: equal, they say the same length and topic.
         if c._in_topic_view != c._in_topic_key:  # a new topic: a view made once
-            c._in_topic_view = c._in_view[: start - 2 if qos else start]
-            c._in_topic_key = bytes(c._in_topic_view)
-            c._in_topic = c._in_topic_key[2:]
+            view = c._in_view[: start - 2 if qos else start]
+            key = bytes(view)
+            topic = key[2:]
+            # (kept once all three are made: a MemoryError leaves the last topic whole)
+            c._in_topic_view = view
+            c._in_topic_key = key
+            c._in_topic = topic
         try:
             msg = bytes(c._in_view[start:length])
         except MemoryError:  # no room for the copy: skipped, reported

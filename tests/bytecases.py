@@ -801,7 +801,6 @@ def case_in_several_packets_one_chunk():
         eq(rec.st, [(pid, 1)])
 
 
-
 def case_in_topic_reused_only_while_it_repeats():
     # The last topic received is reused while it repeats. One that starts as the last
     # one (its prefix, the rest of whose bytes the payload happens to repeat) is a new
@@ -812,6 +811,7 @@ def case_in_topic_reused_only_while_it_repeats():
     for t, m, q in sent:
         eq(deliver(net, c, pub(t, m, q, 7 if q else 0)), 0x30)
     eq([x[:2] for x in rec.msgs], [(t, m) for t, m, q in sent])
+
 
 # -- receiving: the broker closes, or sends something malformed
 
